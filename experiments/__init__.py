@@ -1,0 +1,1 @@
+"""Research comparisons over seeds (ablation runner and benchmark arrive here)."""

@@ -1,0 +1,1 @@
+"""seq2seq_jax: RNN encoder-decoder models in JAX/Flax."""

@@ -1,0 +1,102 @@
+"""Recurrent cells, looked up by name in `CELLS`.
+
+Each cell is the *recurrent half* of an RNN step: the input-to-hidden products
+for all time steps are computed once, outside the time loop, by the layer (one
+big matmul instead of T small ones), so a cell only adds `h @ W_hh` and applies
+its gate equations. Every carry is a tuple of [batch, hidden] arrays whose last
+element is the output h: LSTM `(c, h)`, GRU `(h,)`, RNN `(h,)`.
+
+Equations (gates in this order inside the fused kernels):
+  LSTM  i, f, g, o = split(x W_i + b_i + h W_h);  c' = s(f) c + s(i) tanh(g);
+        h' = s(o) tanh(c')
+  GRU   (PyTorch/cuDNN form) r = s(xr + h W_hr + b_hr), z = s(xz + h W_hz + b_hz),
+        n = tanh(xn + r (h W_hn + b_hn));  h' = (1 - z) n + z h
+  RNN   h' = tanh(x W_i + b_i + h W_h)
+"""
+from typing import Tuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+Carry = Tuple[jax.Array, ...]
+
+
+class LSTMCell(nn.Module):
+  """Long short-term memory (Hochreiter & Schmidhuber 1997), fused gates."""
+  hidden_size: int
+  num_gates = 4
+
+  @staticmethod
+  def zero_carry(batch_size: int, hidden_size: int) -> Carry:
+    zeros = jnp.zeros((batch_size, hidden_size), jnp.float32)
+    return (zeros, zeros)
+
+  @nn.compact
+  def __call__(self, carry: Carry, projected_input: jax.Array) -> Carry:
+    c, h = carry
+    w_h = self.param("recurrent_kernel", nn.initializers.orthogonal(),
+                     (self.hidden_size, 4 * self.hidden_size))
+    gates = projected_input + h @ w_h.astype(h.dtype)
+    i, f, g, o = jnp.split(gates, 4, axis=-1)
+    new_c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
+    new_h = jax.nn.sigmoid(o) * jnp.tanh(new_c)
+    return (new_c, new_h)
+
+
+class GRUCell(nn.Module):
+  """Gated recurrent unit (Cho et al. 2014), reset applied after W_hn."""
+  hidden_size: int
+  num_gates = 3
+
+  @staticmethod
+  def zero_carry(batch_size: int, hidden_size: int) -> Carry:
+    return (jnp.zeros((batch_size, hidden_size), jnp.float32),)
+
+  @nn.compact
+  def __call__(self, carry: Carry, projected_input: jax.Array) -> Carry:
+    (h,) = carry
+    w_h = self.param("recurrent_kernel", nn.initializers.orthogonal(),
+                     (self.hidden_size, 3 * self.hidden_size))
+    b_h = self.param("recurrent_bias", nn.initializers.zeros,
+                     (3 * self.hidden_size,))
+    hidden_part = h @ w_h.astype(h.dtype) + b_h.astype(h.dtype)
+    x_r, x_z, x_n = jnp.split(projected_input, 3, axis=-1)
+    h_r, h_z, h_n = jnp.split(hidden_part, 3, axis=-1)
+    r = jax.nn.sigmoid(x_r + h_r)
+    z = jax.nn.sigmoid(x_z + h_z)
+    n = jnp.tanh(x_n + r * h_n)
+    return ((1.0 - z) * n + z * h,)
+
+
+class SimpleRNNCell(nn.Module):
+  """Elman RNN with tanh."""
+  hidden_size: int
+  num_gates = 1
+
+  @staticmethod
+  def zero_carry(batch_size: int, hidden_size: int) -> Carry:
+    return (jnp.zeros((batch_size, hidden_size), jnp.float32),)
+
+  @nn.compact
+  def __call__(self, carry: Carry, projected_input: jax.Array) -> Carry:
+    (h,) = carry
+    w_h = self.param("recurrent_kernel", nn.initializers.orthogonal(),
+                     (self.hidden_size, self.hidden_size))
+    return (jnp.tanh(projected_input + h @ w_h.astype(h.dtype)),)
+
+
+CELLS = {
+    "lstm": LSTMCell,
+    "gru": GRUCell,
+    "rnn": SimpleRNNCell,
+}
+
+
+def get_cell(name: str):
+  """Returns the cell class registered as `name`; unknown names list the valid ones."""
+  try:
+    return CELLS[name]
+  except KeyError:
+    raise ValueError(
+        f"unknown cell type {name!r}; valid: {', '.join(sorted(CELLS))}") from None

@@ -1,0 +1,84 @@
+"""Orbax checkpoints of the train state plus JSON metadata.
+
+Orbax writes each step into a temporary directory and renames it when complete,
+so a crash mid-save never leaves a half checkpoint that looks finished. At
+restore the newest step is tried first; a checkpoint that fails to load
+(truncated file, missing array, wrong shapes) is logged with its path and the
+previous one is used. If checkpoints exist but none loads, that is an error:
+never a silent fresh start over an existing run.
+"""
+import os
+from typing import Any, Dict, Tuple
+
+from absl import logging
+import jax
+import orbax.checkpoint as ocp
+
+
+class CheckpointError(RuntimeError):
+  """No usable checkpoint in a workdir that has checkpoints."""
+
+
+class Checkpointer:
+  """Saves and restores (train state, metadata dict) under DIR/checkpoints."""
+
+  def __init__(self, workdir: str, max_to_keep: int):
+    self.directory = os.path.join(os.path.abspath(workdir), "checkpoints")
+    self.manager = ocp.CheckpointManager(
+        self.directory,
+        options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep,
+                                             create=True))
+
+  def save(self, step: int, state, meta: Dict[str, Any]) -> None:
+    self.manager.save(step, args=ocp.args.Composite(
+        state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
+        force=True)
+
+  def wait(self) -> None:
+    self.manager.wait_until_finished()
+
+  def steps(self):
+    return sorted(self.manager.all_steps())
+
+  def restore_latest(self, template) -> Tuple[Any, Dict[str, Any]] | None:
+    """Restores the newest loadable checkpoint into `template`'s structure.
+
+    Returns:
+      (state, meta), or None when the workdir has no checkpoint yet.
+    Raises:
+      CheckpointError: checkpoints exist but none could be restored.
+    """
+    steps = self.steps()
+    if not steps:
+      return None
+    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
+    failures = []
+    for step in reversed(steps):
+      path = os.path.join(self.directory, str(step))
+      try:
+        restored = self.manager.restore(step, args=ocp.args.Composite(
+            state=ocp.args.StandardRestore(abstract),
+            meta=ocp.args.JsonRestore()))
+        _check_shapes(restored["state"], abstract, path)
+      except Exception as e:  # pylint: disable=broad-except
+        logging.warning("Checkpoint %s is unusable (%s: %s); trying an older one.",
+                        path, type(e).__name__, str(e)[:500])
+        failures.append(f"{path}: {type(e).__name__}: {str(e)[:200]}")
+        continue
+      if failures:
+        logging.warning("Resuming from the older checkpoint %s.", path)
+      return restored["state"], dict(restored["meta"])
+    raise CheckpointError(
+        "no usable checkpoint in " + self.directory + "; failures:\n  " +
+        "\n  ".join(failures) + "\nMove the directory away to start afresh.")
+
+  def close(self) -> None:
+    self.manager.wait_until_finished()
+    self.manager.close()
+
+
+def _check_shapes(restored, abstract, path: str) -> None:
+  for got, want in zip(jax.tree.leaves(restored), jax.tree.leaves(abstract)):
+    if got.shape != want.shape or got.dtype != want.dtype:
+      raise ValueError(f"{path}: array {got.shape}/{got.dtype} where the model "
+                       f"expects {want.shape}/{want.dtype}")

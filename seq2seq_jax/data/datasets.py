@@ -1,0 +1,89 @@
+"""The dataset registry: `config.data.task` names a loader returning tokenized splits.
+
+A loader returns a `Corpus`: the vocabularies and, per split, the token ids and
+the raw text (kept for logging samples and, later, for BLEU on detokenized text).
+"""
+import dataclasses
+from typing import Dict, List
+
+import numpy as np
+
+from seq2seq_jax.data import synthetic
+from seq2seq_jax.data import vocabulary
+
+
+@dataclasses.dataclass
+class Split:
+  """One tokenized split. ids lists hold 1-D int32 arrays without BOS/EOS."""
+  source_ids: List[np.ndarray]
+  target_ids: List[np.ndarray]
+  source_text: List[str]
+  target_text: List[str]
+
+  def __len__(self):
+    return len(self.source_ids)
+
+
+@dataclasses.dataclass
+class Corpus:
+  source_vocab: object
+  target_vocab: object
+  splits: Dict[str, Split]  # 'train', 'validation', 'test'
+
+
+def _spec(data) -> synthetic.TaskSpec:
+  return synthetic.TaskSpec(
+      task=data.task, min_length=data.min_length, max_length=data.max_length,
+      vocab_size=data.vocab_size, num_train=data.num_train,
+      num_validation=data.num_validation, num_test=data.num_test,
+      seed=data.generator_seed)
+
+
+def _read_all(source, chunk: int = 8192):
+  """Reads every record of a TFDS data source (batched reads are ~4x faster)."""
+  records = []
+  for start in range(0, len(source), chunk):
+    records.extend(source.__getitems__(
+        list(range(start, min(start + chunk, len(source))))))
+  return records
+
+
+def _as_text(value) -> str:
+  return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def tokenize(records, source_vocab, target_vocab) -> Split:
+  source_text = [_as_text(r["source"]) for r in records]
+  target_text = [_as_text(r["target"]) for r in records]
+  return Split(
+      source_ids=[np.asarray(source_vocab.encode(t), np.int32) for t in source_text],
+      target_ids=[np.asarray(target_vocab.encode(t), np.int32) for t in target_text],
+      source_text=source_text, target_text=target_text)
+
+
+def load_synthetic(data) -> Corpus:
+  """Builds the synthetic TFDS dataset (once) and tokenizes it by character."""
+  from seq2seq_jax.data import synthetic_builder  # pylint: disable=g-import-not-at-top
+  spec = _spec(data)
+  sources = synthetic_builder.prepare(spec, data.tfds_data_dir)
+  vocab = vocabulary.CharVocabulary(synthetic.alphabet(spec))
+  splits = {name: tokenize(_read_all(src), vocab, vocab)
+            for name, src in sources.items()}
+  return Corpus(source_vocab=vocab, target_vocab=vocab, splits=splits)
+
+
+LOADERS = {task: load_synthetic for task in synthetic.GENERATORS}
+TASKS = tuple(LOADERS)
+
+
+def validate(data) -> None:
+  """Checks data settings without building anything; ValueError names the option."""
+  if data.task in synthetic.GENERATORS:
+    synthetic.validate(_spec(data))
+
+
+def load(data) -> Corpus:
+  if data.task not in LOADERS:
+    raise ValueError(f"config.data.task: unknown task {data.task!r}; valid: "
+                     f"{', '.join(sorted(LOADERS))}")
+  return LOADERS[data.task](data)

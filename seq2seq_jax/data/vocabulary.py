@@ -1,0 +1,87 @@
+"""Vocabularies map text to ids and back, with fixed special ids.
+
+Every vocabulary in seq2seq_jax reserves the same four ids, so the model and
+the decoders never need to ask: PAD=0 (also the mask), BOS=1, EOS=2, UNK=3.
+A vocabulary is saved as a JSON file in the workdir beside the checkpoints,
+and `fingerprint()` lets a restored checkpoint check it matches the data.
+"""
+import hashlib
+import json
+import os
+from typing import Iterable, List, Sequence
+
+PAD_ID, BOS_ID, EOS_ID, UNK_ID = 0, 1, 2, 3
+SPECIAL_TOKENS = ("<pad>", "<s>", "</s>", "<unk>")
+
+
+class CharVocabulary:
+  """One token per character; unknown characters map to UNK.
+
+  Used by the synthetic tasks, where every character is a symbol.
+  """
+  kind = "char"
+
+  def __init__(self, alphabet: Sequence[str]):
+    alphabet = list(alphabet)
+    if len(set(alphabet)) != len(alphabet):
+      raise ValueError(f"alphabet has repeated symbols: {alphabet}")
+    if any(len(symbol) != 1 for symbol in alphabet):
+      raise ValueError(f"alphabet symbols must be single characters: {alphabet}")
+    self.alphabet = alphabet
+    self._tokens = list(SPECIAL_TOKENS) + alphabet
+    self._ids = {symbol: i for i, symbol in enumerate(self._tokens)}
+
+  @property
+  def size(self) -> int:
+    return len(self._tokens)
+
+  def encode(self, text: str) -> List[int]:
+    return [self._ids.get(ch, UNK_ID) for ch in text]
+
+  def decode(self, ids: Iterable[int]) -> str:
+    """Ids to text; stops at EOS, skips PAD and BOS, shows UNK as '?'."""
+    out = []
+    for i in ids:
+      i = int(i)
+      if i == EOS_ID:
+        break
+      if i in (PAD_ID, BOS_ID):
+        continue
+      out.append("?" if i == UNK_ID or i >= self.size else self._tokens[i])
+    return "".join(out)
+
+  def to_json(self) -> dict:
+    return {"kind": self.kind, "alphabet": self.alphabet}
+
+  def fingerprint(self) -> str:
+    blob = json.dumps(self.to_json(), sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+VOCABULARIES = {"char": CharVocabulary}
+
+
+def from_json(data: dict):
+  kind = data.get("kind")
+  if kind not in VOCABULARIES:
+    raise ValueError(f"unknown vocabulary kind {kind!r}; valid: "
+                     f"{', '.join(sorted(VOCABULARIES))}")
+  if kind == "char":
+    return CharVocabulary(data["alphabet"])
+  raise AssertionError(kind)
+
+
+def save(vocab, path: str) -> None:
+  """Writes the vocabulary atomically (write to a temp file, then rename)."""
+  tmp = path + ".tmp"
+  with open(tmp, "w", encoding="utf-8") as f:
+    json.dump(vocab.to_json(), f, ensure_ascii=False, indent=1)
+  os.replace(tmp, path)
+
+
+def load(path: str):
+  try:
+    with open(path, encoding="utf-8") as f:
+      return from_json(json.load(f))
+  except (OSError, json.JSONDecodeError) as e:
+    raise ValueError(f"cannot read vocabulary file {path}: {e}") from e

@@ -1,0 +1,45 @@
+"""Trains a seq2seq model. The only module with absl flags.
+
+  python -m seq2seq_jax.main --config=configs/default.py --workdir=/tmp/run \
+      --config.model.cell=gru --config.data.reverse_source=True
+"""
+import sys
+
+from absl import app
+from absl import flags
+from absl import logging
+import jax
+from ml_collections import config_flags
+
+from seq2seq_jax import checkpointing
+from seq2seq_jax import reporting
+from seq2seq_jax import settings
+from seq2seq_jax import train
+from seq2seq_jax import workdir
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and config.")
+config_flags.DEFINE_config_file("config", None, "Config file (configs/*.py).",
+                                lock_config=True)
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  reporting.quiet_library_logs()
+  logging.info("JAX devices: %s", jax.devices())
+  try:
+    train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+  except train.Preempted as e:
+    logging.warning("%s", e)
+    sys.exit(train.PREEMPTED_EXIT_CODE)
+  except (settings.ConfigError, workdir.WorkdirError,
+          checkpointing.CheckpointError, train.NonFiniteError) as e:
+    logging.error("%s", e)
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(2)
+
+
+if __name__ == "__main__":
+  app.run(main)

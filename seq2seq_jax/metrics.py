@@ -1,0 +1,75 @@
+"""Masked sequence losses and metrics, returned as sums with denominators.
+
+Sums (not means) make averages exact across padding, uneven last batches and
+devices: add the sums up, divide once at the end (`finalize`).
+"""
+from typing import Dict
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from seq2seq_jax.data.vocabulary import PAD_ID
+
+Sums = Dict[str, jax.Array]
+
+
+def sequence_sums(logits: jax.Array, targets: jax.Array,
+                  label_smoothing: float = 0.0):
+  """Cross-entropy and accuracy over the real (non-padding) target tokens.
+
+  Args:
+    logits: [batch, length, vocab].
+    targets: [batch, length] int ids, PAD_ID where there is no token.
+    label_smoothing: mass spread uniformly over the vocabulary in the
+      training loss; the reported NLL and perplexity are always unsmoothed.
+
+  Returns:
+    (training loss: smoothed mean over real tokens, sums) where sums holds
+    nll_sum, token_count, correct_tokens, correct_sequences, sequence_count.
+  """
+  weights = (targets != PAD_ID).astype(jnp.float32)
+  logits = logits.astype(jnp.float32)
+  vocab = logits.shape[-1]
+  one_hot = jax.nn.one_hot(targets, vocab)
+  nll = optax.softmax_cross_entropy(logits, one_hot)
+  if label_smoothing:
+    smooth = optax.smooth_labels(one_hot, label_smoothing)
+    train_loss_tokens = optax.softmax_cross_entropy(logits, smooth)
+  else:
+    train_loss_tokens = nll
+  token_count = weights.sum()
+  correct = (jnp.argmax(logits, -1) == targets).astype(jnp.float32) * weights
+  has_tokens = weights.max(axis=-1)
+  sequence_correct = jnp.all((correct == weights), axis=-1) * has_tokens
+  sums = {
+      "nll_sum": (nll * weights).sum(),
+      "token_count": token_count,
+      "correct_tokens": correct.sum(),
+      "correct_sequences": sequence_correct.sum(),
+      "sequence_count": has_tokens.sum(),
+  }
+  train_loss = (train_loss_tokens * weights).sum() / jnp.maximum(token_count, 1.0)
+  return train_loss, sums
+
+
+def add(total: Dict[str, float] | None, sums) -> Dict[str, float]:
+  """Accumulates sums on the host in float64."""
+  sums = {k: float(np.asarray(v, np.float64)) for k, v in sums.items()}
+  if total is None:
+    return sums
+  return {k: total.get(k, 0.0) + v for k, v in sums.items()}
+
+
+def finalize(total: Dict[str, float]) -> Dict[str, float]:
+  """Turns accumulated sums into loss, perplexity and accuracies."""
+  tokens = max(total["token_count"], 1.0)
+  sequences = max(total["sequence_count"], 1.0)
+  loss = total["nll_sum"] / tokens
+  return {
+      "loss": loss,
+      "perplexity": float(np.exp(min(loss, 700.0))),
+      "token_accuracy": total["correct_tokens"] / tokens,
+      "sequence_accuracy": total["correct_sequences"] / sequences,
+  }

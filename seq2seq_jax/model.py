@@ -1,0 +1,81 @@
+"""The encoder-decoder model (Sutskever et al. 2014; Cho et al. 2014).
+
+Pure-functional: build with `Seq2Seq(...)`, then `model.init` / `model.apply`.
+Inference uses `encode` once and `decode_step` per token, through
+`model.apply(variables, ..., method=...)`; the decoding carry is a plain pytree
+(layer carries plus the encoder memory, which attention will read) so search
+code can tile and reorder it without knowing the model.
+"""
+from typing import Any, Dict
+
+import flax.linen as nn
+import jax
+
+from seq2seq_jax import settings as settings_lib
+from seq2seq_jax.bridge import Bridge
+from seq2seq_jax.decoder import Decoder
+from seq2seq_jax.encoder import Encoder
+
+PAD_ID = 0
+
+DecodeCarry = Dict[str, Any]
+
+
+class Seq2Seq(nn.Module):
+  """RNN encoder-decoder.
+
+  Attributes:
+    model: model settings (cell, sizes, bridge, dropout).
+    source_vocab_size, target_vocab_size: vocabulary sizes.
+  """
+  model: settings_lib.ModelSettings
+  source_vocab_size: int
+  target_vocab_size: int
+
+  def setup(self):
+    m = self.model
+    self.encoder = Encoder(
+        vocab_size=self.source_vocab_size, embedding_size=m.embedding_size,
+        hidden_size=m.hidden_size, num_layers=m.num_layers, cell_name=m.cell,
+        bidirectional=m.bidirectional, dropout=m.dropout)
+    decoder_size = settings_lib.decoder_hidden_size(m)
+    self.bridge = Bridge(m.bridge, m.cell, decoder_size)
+    self.decoder = Decoder(
+        vocab_size=self.target_vocab_size, embedding_size=m.embedding_size,
+        hidden_size=decoder_size, num_layers=m.num_layers, cell_name=m.cell,
+        dropout=m.dropout)
+
+  def __call__(self, source: jax.Array, target_inputs: jax.Array, *,
+               train: bool = False, teacher_forcing: float = 1.0) -> jax.Array:
+    """Training / scoring forward pass.
+
+    Args:
+      source: [batch, source_length] ids, 0 = padding.
+      target_inputs: [batch, target_length] ids (BOS + target, padded).
+      train: enables dropout (needs the 'dropout' RNG).
+      teacher_forcing: see `Decoder.__call__`.
+
+    Returns:
+      logits: [batch, target_length, target_vocab].
+    """
+    carry = self.encode(source, train=train)
+    return self.decoder(carry["layers"], target_inputs, train=train,
+                        teacher_forcing=teacher_forcing)
+
+  def encode(self, source: jax.Array, *, train: bool = False) -> DecodeCarry:
+    """Encodes the source into the decoder's initial carry.
+
+    Returns:
+      {"layers": per-layer decoder carries from the bridge,
+       "memory": encoder outputs [batch, source_length, features],
+       "memory_mask": [batch, source_length] bool}.
+    """
+    source_mask = source != PAD_ID
+    memory, final_states = self.encoder(source, source_mask, train=train)
+    return {"layers": self.bridge(final_states), "memory": memory,
+            "memory_mask": source_mask}
+
+  def decode_step(self, carry: DecodeCarry, tokens: jax.Array):
+    """One inference step: tokens [batch] -> (logits [batch, vocab], carry)."""
+    layers, logits = self.decoder.step(carry["layers"], tokens)
+    return logits, {**carry, "layers": layers}

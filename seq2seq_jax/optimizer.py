@@ -1,0 +1,39 @@
+"""Optimizer and learning-rate schedule from the train settings (optax)."""
+import optax
+
+from seq2seq_jax.settings import TrainSettings
+
+
+def learning_rate_schedule(t: TrainSettings) -> optax.Schedule:
+  """Linear warm-up to `learning_rate`, then the named decay."""
+  peak, warmup = t.learning_rate, t.warmup_steps
+  decay_steps = max(t.num_steps - warmup, 1)
+  if t.lr_schedule == "constant":
+    decay = optax.constant_schedule(peak)
+  elif t.lr_schedule == "cosine":
+    decay = optax.cosine_decay_schedule(peak, decay_steps, alpha=0.01)
+  elif t.lr_schedule == "linear":
+    decay = optax.linear_schedule(peak, peak * 0.01, decay_steps)
+  elif t.lr_schedule == "rsqrt":
+    def decay(step):
+      return peak * (max(warmup, 1) / (step + max(warmup, 1))) ** 0.5
+  else:
+    raise ValueError(f"unknown lr_schedule {t.lr_schedule!r}")
+  if warmup == 0:
+    return decay
+  warm = optax.linear_schedule(peak / warmup, peak, warmup)
+  return optax.join_schedules([warm, decay], [warmup])
+
+
+def make_optimizer(t: TrainSettings) -> optax.GradientTransformation:
+  """Global-norm clipping, then Adam or AdamW with the schedule."""
+  schedule = learning_rate_schedule(t)
+  if t.optimizer == "adam":
+    opt = optax.adam(schedule)
+  elif t.optimizer == "adamw":
+    opt = optax.adamw(schedule, weight_decay=t.weight_decay)
+  else:
+    raise ValueError(f"unknown optimizer {t.optimizer!r}")
+  if t.grad_clip_norm > 0:
+    return optax.chain(optax.clip_by_global_norm(t.grad_clip_norm), opt)
+  return opt

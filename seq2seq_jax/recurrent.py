@@ -1,0 +1,71 @@
+"""A recurrent layer: hoisted input projection + `nn.scan` over a cell, masked.
+
+Padding is masked *inside* the scan: at a padded step the carry is passed
+through unchanged and the output is zero, so appending padding changes no
+output, state or loss. With `reverse=True` the scan runs right to left; since
+padding sits at the end, a backward layer starts its real work at the last real
+token from its initial state.
+"""
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from seq2seq_jax.cells import Carry, get_cell
+
+
+class _MaskedStep(nn.Module):
+  """One time step of `cell`, skipped (carry kept) where `mask` is False."""
+  cell_name: str
+  hidden_size: int
+
+  @nn.compact
+  def __call__(self, carry: Carry, inputs):
+    projected_input, mask = inputs
+    new_carry = get_cell(self.cell_name)(self.hidden_size, name="cell")(
+        carry, projected_input)
+    keep = mask[:, None]
+    carry = tuple(jnp.where(keep, new, old) for new, old in zip(new_carry, carry))
+    return carry, jnp.where(keep, carry[-1], 0.0)
+
+
+class RecurrentLayer(nn.Module):
+  """Runs a named cell over a sequence.
+
+  Attributes:
+    cell_name: a key of `cells.CELLS`.
+    hidden_size: the cell's state size.
+    reverse: scan from the last step to the first.
+  """
+  cell_name: str
+  hidden_size: int
+  reverse: bool = False
+
+  def zero_carry(self, batch_size: int) -> Carry:
+    return get_cell(self.cell_name).zero_carry(batch_size, self.hidden_size)
+
+  @nn.compact
+  def __call__(self, carry: Carry, inputs: jax.Array, mask: jax.Array):
+    """Scans the cell over time.
+
+    Args:
+      carry: initial state, a tuple of [batch, hidden] arrays.
+      inputs: [batch, time, features].
+      mask: [batch, time] bool, True at real (non-padding) steps.
+
+    Returns:
+      (final carry, outputs [batch, time, hidden]); outputs are 0 at padding.
+    """
+    num_gates = get_cell(self.cell_name).num_gates
+    projected = nn.Dense(num_gates * self.hidden_size, name="input_projection")(
+        inputs)
+    scan = nn.scan(_MaskedStep, variable_broadcast="params",
+                   split_rngs={"params": False}, in_axes=1, out_axes=1,
+                   reverse=self.reverse)
+    return scan(self.cell_name, self.hidden_size, name="scan")(
+        carry, (projected, mask))
+
+  def step(self, carry: Carry, inputs: jax.Array):
+    """One step for inference. inputs: [batch, features] -> (carry, [batch, hidden])."""
+    mask = jnp.ones(inputs.shape[:1], bool)
+    carry, outputs = self(carry, inputs[:, None], mask[:, None])
+    return carry, outputs[:, 0]

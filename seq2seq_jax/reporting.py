@@ -1,0 +1,126 @@
+"""Where figures go: DIR/metrics.jsonl, TensorBoard (tensorboardX) and the terminal.
+
+metrics.jsonl holds one JSON object per line: {"step", "split", metric: value}.
+On resume the lines after the restored step are dropped first, so the file
+never has duplicated or missing steps: resumed lines replace the lost ones.
+"""
+import json
+import math
+import os
+import time
+from typing import Dict
+
+from absl import logging
+import tensorboardX
+
+
+class MetricsLog:
+  """Appends metric lines; mirrors them to TensorBoard."""
+
+  def __init__(self, workdir: str):
+    self.path = os.path.join(workdir, "metrics.jsonl")
+    self.tensorboard = tensorboardX.SummaryWriter(
+        os.path.join(workdir, "tensorboard"))
+
+  def truncate_after(self, step: int) -> int:
+    """Drops lines with a step > `step` (work lost since the checkpoint)."""
+    if not os.path.exists(self.path):
+      return 0
+    kept, dropped = [], 0
+    with open(self.path, encoding="utf-8") as f:
+      for line in f:
+        try:
+          record = json.loads(line)
+        except json.JSONDecodeError:
+          dropped += 1  # a line cut short by a crash
+          continue
+        if record.get("step", 0) <= step:
+          kept.append(line if line.endswith("\n") else line + "\n")
+        else:
+          dropped += 1
+    tmp = self.path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+      f.writelines(kept)
+    os.replace(tmp, self.path)
+    return dropped
+
+  def has(self, step: int, split: str) -> bool:
+    """Whether a line for (step, split) was already written."""
+    if not os.path.exists(self.path):
+      return False
+    return any(r.get("step") == step and r.get("split") == split
+               for r in read(os.path.dirname(self.path)))
+
+  def write(self, step: int, split: str, values: Dict[str, float]) -> None:
+    record = {"step": int(step), "split": split}
+    record.update({k: float(v) for k, v in values.items()})
+    with open(self.path, "a", encoding="utf-8") as f:
+      f.write(json.dumps(record) + "\n")
+    for name, value in values.items():
+      if math.isfinite(float(value)):
+        self.tensorboard.add_scalar(f"{split}/{name}", float(value), step)
+    self.tensorboard.flush()
+
+  def write_text(self, step: int, tag: str, text: str) -> None:
+    self.tensorboard.add_text(tag, text, step)
+
+  def close(self) -> None:
+    self.tensorboard.close()
+
+
+def read(workdir: str):
+  """All records of DIR/metrics.jsonl."""
+  with open(os.path.join(workdir, "metrics.jsonl"), encoding="utf-8") as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
+class Progress:
+  """Steps/s and ETA for the terminal, measured between log lines."""
+
+  def __init__(self, start_step: int, num_steps: int):
+    self.num_steps = num_steps
+    self._last_step, self._last_time = start_step, time.perf_counter()
+
+  def pause_until_now(self) -> None:
+    """Excludes time spent outside training steps (evaluation, saving)."""
+    self._paused_at = time.perf_counter()
+
+  def resume(self) -> None:
+    self._last_time += time.perf_counter() - self._paused_at
+
+  def line(self, step: int, values: Dict[str, float]) -> str:
+    now = time.perf_counter()
+    rate = (step - self._last_step) / max(now - self._last_time, 1e-9)
+    self._last_step, self._last_time = step, now
+    eta = (self.num_steps - step) / rate if rate > 0 else float("inf")
+    shown = " ".join(f"{k}={v:.4g}" for k, v in values.items())
+    return (f"step {step}/{self.num_steps} {shown} steps/s={rate:.2f} "
+            f"eta={_duration(eta)}")
+
+
+def _duration(seconds: float) -> str:
+  if not math.isfinite(seconds):
+    return "?"
+  minutes, secs = divmod(int(seconds), 60)
+  hours, minutes = divmod(minutes, 60)
+  return f"{hours}:{minutes:02d}:{secs:02d}"
+
+
+def log(message: str) -> None:
+  logging.info("%s", message)
+
+
+class _DropLibraryChatter:
+  """Drops INFO lines from Orbax/TFDS internals (dozens per checkpoint)."""
+  noisy = ("orbax", "tensorflow_datasets", "etils")
+
+  def filter(self, record) -> bool:
+    if record.levelno > 20:  # keep warnings and errors
+      return True
+    return not any(part in record.pathname for part in self.noisy)
+
+
+def quiet_library_logs() -> None:
+  import logging as std_logging  # pylint: disable=g-import-not-at-top
+  std_logging.getLogger().addFilter(_DropLibraryChatter())
+  logging.get_absl_handler().addFilter(_DropLibraryChatter())

@@ -1,0 +1,201 @@
+"""Turns the ConfigDict into frozen, typed settings, validated before any compile.
+
+The ConfigDict is read here and nowhere else: modules take these dataclasses, so
+a wrong value fails at start-up with the option's name, not deep inside a jit.
+"""
+import dataclasses
+from typing import Any, Mapping
+
+import ml_collections
+
+from seq2seq_jax.cells import CELLS
+
+
+class ConfigError(ValueError):
+  """An invalid configuration value; the message names the option."""
+
+
+BRIDGES = ("copy", "linear", "zero")
+OPTIMIZERS = ("adam", "adamw")
+LR_SCHEDULES = ("constant", "cosine", "linear", "rsqrt")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSettings:
+  cell: str
+  num_layers: int
+  embedding_size: int
+  hidden_size: int
+  decoder_hidden_size: int
+  bidirectional: bool
+  bridge: str
+  dropout: float
+
+
+@dataclasses.dataclass(frozen=True)
+class DataSettings:
+  task: str
+  reverse_source: bool
+  min_length: int
+  max_length: int
+  vocab_size: int
+  num_train: int
+  num_validation: int
+  num_test: int
+  generator_seed: int
+  tfds_data_dir: str
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainSettings:
+  num_steps: int
+  batch_size: int
+  optimizer: str
+  learning_rate: float
+  lr_schedule: str
+  warmup_steps: int
+  weight_decay: float
+  grad_clip_norm: float
+  label_smoothing: float
+  teacher_forcing: float
+  max_consecutive_nonfinite: int
+  max_steps_per_run: int
+  log_every: int
+  eval_every: int
+  checkpoint_every: int
+  keep_checkpoints: int
+  eval_batch_size: int
+  num_eval_samples: int
+
+
+@dataclasses.dataclass(frozen=True)
+class DecodeSettings:
+  max_length: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+  seed: int
+  model: ModelSettings
+  data: DataSettings
+  train: TrainSettings
+  decode: DecodeSettings
+
+
+def _build(cls, section: Mapping[str, Any], prefix: str):
+  """Builds `cls` from a config section; unknown or missing keys are errors."""
+  names = {f.name for f in dataclasses.fields(cls)}
+  unknown = sorted(set(section) - names)
+  missing = sorted(names - set(section))
+  if unknown:
+    raise ConfigError(f"unknown config keys: {[prefix + k for k in unknown]}")
+  if missing:
+    raise ConfigError(f"missing config keys: {[prefix + k for k in missing]}")
+  return cls(**{k: section[k] for k in names})
+
+
+def _require(condition: bool, option: str, message: str):
+  if not condition:
+    raise ConfigError(f"config.{option}: {message}")
+
+
+def _one_of(value: str, option: str, choices):
+  _require(value in choices, option,
+           f"unknown value {value!r}; valid: {', '.join(sorted(choices))}")
+
+
+def _validate(s: Settings):
+  m, d, t = s.model, s.data, s.train
+  _one_of(m.cell, "model.cell", CELLS)
+  _one_of(m.bridge, "model.bridge", BRIDGES)
+  for option, value in [("model.num_layers", m.num_layers),
+                        ("model.embedding_size", m.embedding_size),
+                        ("model.hidden_size", m.hidden_size)]:
+    _require(value > 0, option, f"must be positive, got {value}")
+  _require(m.decoder_hidden_size >= 0, "model.decoder_hidden_size",
+           f"must be >= 0 (0 = automatic), got {m.decoder_hidden_size}")
+  _require(0.0 <= m.dropout < 1.0, "model.dropout",
+           f"must be in [0, 1), got {m.dropout}")
+  if m.bridge == "copy":
+    encoder_state = m.hidden_size * (2 if m.bidirectional else 1)
+    _require(decoder_hidden_size(m) == encoder_state, "model.bridge",
+             f"'copy' needs the decoder size ({decoder_hidden_size(m)}) to equal "
+             f"the encoder state size ({encoder_state}"
+             f"{', bidirectional' if m.bidirectional else ''}); "
+             "use bridge='linear' or change model.decoder_hidden_size")
+
+  from seq2seq_jax.data import datasets  # pylint: disable=g-import-not-at-top
+  _one_of(d.task, "data.task", datasets.TASKS)
+  _require(d.min_length >= 1, "data.min_length",
+           f"must be >= 1 (empty sequences are not allowed), got {d.min_length}")
+  _require(d.max_length >= d.min_length, "data.max_length",
+           f"must be >= data.min_length ({d.min_length}), got {d.max_length}")
+  for option, value in [("data.num_train", d.num_train),
+                        ("data.num_validation", d.num_validation),
+                        ("data.num_test", d.num_test)]:
+    _require(value > 0, option, f"must be positive, got {value}")
+  try:
+    datasets.validate(d)
+  except ValueError as e:
+    raise ConfigError(str(e)) from None
+
+  _one_of(t.optimizer, "train.optimizer", OPTIMIZERS)
+  _one_of(t.lr_schedule, "train.lr_schedule", LR_SCHEDULES)
+  for option, value in [("train.num_steps", t.num_steps),
+                        ("train.batch_size", t.batch_size),
+                        ("train.log_every", t.log_every),
+                        ("train.eval_every", t.eval_every),
+                        ("train.checkpoint_every", t.checkpoint_every),
+                        ("train.keep_checkpoints", t.keep_checkpoints),
+                        ("train.eval_batch_size", t.eval_batch_size),
+                        ("train.max_consecutive_nonfinite",
+                         t.max_consecutive_nonfinite)]:
+    _require(value > 0, option, f"must be positive, got {value}")
+  _require(t.max_steps_per_run >= 0, "train.max_steps_per_run",
+           f"must be >= 0 (0 = no limit), got {t.max_steps_per_run}")
+  _require(t.learning_rate > 0, "train.learning_rate",
+           f"must be positive, got {t.learning_rate}")
+  _require(t.warmup_steps >= 0, "train.warmup_steps",
+           f"must be >= 0, got {t.warmup_steps}")
+  _require(t.weight_decay >= 0, "train.weight_decay",
+           f"must be >= 0, got {t.weight_decay}")
+  _require(t.grad_clip_norm >= 0, "train.grad_clip_norm",
+           f"must be >= 0 (0 disables), got {t.grad_clip_norm}")
+  _require(0.0 <= t.label_smoothing < 1.0, "train.label_smoothing",
+           f"must be in [0, 1), got {t.label_smoothing}")
+  _require(0.0 <= t.teacher_forcing <= 1.0, "train.teacher_forcing",
+           f"must be a probability in [0, 1], got {t.teacher_forcing}")
+  _require(t.num_eval_samples >= 0, "train.num_eval_samples",
+           f"must be >= 0, got {t.num_eval_samples}")
+  _require(s.decode.max_length >= 0, "decode.max_length",
+           f"must be >= 0 (0 = automatic), got {s.decode.max_length}")
+
+
+def decoder_hidden_size(m: ModelSettings) -> int:
+  """The decoder's state size: explicit, or the encoder's per-direction size."""
+  return m.decoder_hidden_size or m.hidden_size
+
+
+def from_config(config: ml_collections.ConfigDict) -> Settings:
+  """Reads and validates a config; raises ConfigError naming the bad option."""
+  raw = config.to_dict()
+  top = {"seed", "model", "data", "train", "decode"}
+  unknown = sorted(set(raw) - top)
+  if unknown:
+    raise ConfigError(f"unknown config keys: {unknown}")
+  missing = sorted(top - set(raw))
+  if missing:
+    raise ConfigError(f"missing config keys: {missing}")
+  settings = Settings(
+      seed=raw["seed"],
+      model=_build(ModelSettings, raw["model"], "model."),
+      data=_build(DataSettings, raw["data"], "data."),
+      train=_build(TrainSettings, raw["train"], "train."),
+      decode=_build(DecodeSettings, raw["decode"], "decode."),
+  )
+  _validate(settings)
+  return settings
+
+
+def to_dict(settings: Settings) -> dict:
+  return dataclasses.asdict(settings)

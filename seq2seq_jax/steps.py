@@ -1,0 +1,125 @@
+"""Pure, module-level step functions: init, train, eval and greedy predict.
+
+The train state carries everything that changes during training; the static
+parts (apply function, optimizer, loss options) are pytree metadata, so
+`jax.jit(train_step, donate_argnums=0)` compiles once per batch shape.
+"""
+import dataclasses
+from typing import Any, Dict, Tuple
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import optax
+
+from seq2seq_jax import decoding
+from seq2seq_jax import metrics as metrics_lib
+from seq2seq_jax.data.vocabulary import BOS_ID, EOS_ID
+from seq2seq_jax.model import Seq2Seq
+
+
+@dataclasses.dataclass(frozen=True)
+class StepOptions:
+  label_smoothing: float = 0.0
+  teacher_forcing: float = 1.0
+
+
+class TrainState(flax.struct.PyTreeNode):
+  """step, params, optimizer state, and counters of skipped (non-finite) updates."""
+  step: jax.Array
+  params: Any
+  opt_state: Any
+  nonfinite_consecutive: jax.Array
+  nonfinite_total: jax.Array
+  model: Seq2Seq = flax.struct.field(pytree_node=False)
+  tx: optax.GradientTransformation = flax.struct.field(pytree_node=False)
+  options: StepOptions = flax.struct.field(pytree_node=False)
+
+
+def create_train_state(model: Seq2Seq, tx, options: StepOptions, rng: jax.Array,
+                       source_length: int, target_length: int) -> TrainState:
+  """Initialises parameters (shapes only depend on the sizes, not the data)."""
+  source = jnp.ones((1, source_length), jnp.int32)
+  target = jnp.ones((1, target_length), jnp.int32)
+  params = jax.jit(model.init)(rng, source, target)["params"]
+  return TrainState(step=jnp.int32(0), params=params, opt_state=tx.init(params),
+                    nonfinite_consecutive=jnp.int32(0),
+                    nonfinite_total=jnp.int32(0),
+                    model=model, tx=tx, options=options)
+
+
+def _all_finite(tree) -> jax.Array:
+  leaves = jax.tree.leaves(tree)
+  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
+
+
+def train_step(state: TrainState, batch: Dict[str, jax.Array],
+               rng: jax.Array) -> Tuple[TrainState, Dict[str, jax.Array]]:
+  """One optimizer update on a batch.
+
+  The step's randomness is `fold_in(rng, state.step)`, so the RNG stream is
+  restored with the step. A non-finite loss or gradient skips the update
+  (params and optimizer state unchanged) and is counted.
+
+  Args:
+    state: the train state (donated).
+    batch: source [B, S], target_inputs [B, T], target_outputs [B, T].
+    rng: the run's base key.
+
+  Returns:
+    (new state, metric sums plus train_loss, grad_norm and skipped).
+  """
+  step_rng = jax.random.fold_in(rng, state.step)
+  dropout_rng, sampling_rng = jax.random.split(step_rng)
+
+  def loss_fn(params):
+    logits = state.model.apply(
+        {"params": params}, batch["source"], batch["target_inputs"], train=True,
+        teacher_forcing=state.options.teacher_forcing,
+        rngs={"dropout": dropout_rng, "sampling": sampling_rng})
+    return metrics_lib.sequence_sums(logits, batch["target_outputs"],
+                                     state.options.label_smoothing)
+
+  (loss, sums), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+  finite = jnp.isfinite(loss) & _all_finite(grads)
+  updates, new_opt_state = state.tx.update(grads, state.opt_state, state.params)
+  new_params = optax.apply_updates(state.params, updates)
+  keep_new = lambda new, old: jnp.where(finite, new, old)
+  new_state = state.replace(
+      step=state.step + 1,
+      params=jax.tree.map(keep_new, new_params, state.params),
+      opt_state=jax.tree.map(keep_new, new_opt_state, state.opt_state),
+      nonfinite_consecutive=jnp.where(finite, 0, state.nonfinite_consecutive + 1),
+      nonfinite_total=state.nonfinite_total + (~finite).astype(jnp.int32))
+  metrics = dict(sums, train_loss=loss, grad_norm=optax.tree.norm(grads),
+                 skipped=(~finite).astype(jnp.float32))
+  return new_state, metrics
+
+
+def eval_step(state: TrainState, batch: Dict[str, jax.Array]) -> Dict[str, jax.Array]:
+  """Teacher-forced metric sums on a batch (no dropout)."""
+  logits = state.model.apply({"params": state.params}, batch["source"],
+                             batch["target_inputs"], train=False)
+  return metrics_lib.sequence_sums(logits, batch["target_outputs"])[1]
+
+
+def greedy_predict(state: TrainState, source: jax.Array,
+                   max_length: int) -> jax.Array:
+  """Greedy decoding of a padded source batch -> [batch, max_length] ids.
+
+  Jit with `static_argnames="max_length"`.
+  """
+  variables = {"params": state.params}
+  carry = state.model.apply(variables, source, method=Seq2Seq.encode)
+
+  def step_fn(tokens, carry):
+    return state.model.apply(variables, carry, tokens,
+                             method=Seq2Seq.decode_step)
+
+  return decoding.greedy_search(step_fn, carry, source.shape[0], max_length,
+                                BOS_ID, EOS_ID)
+
+
+jit_train_step = jax.jit(train_step, donate_argnums=0)
+jit_eval_step = jax.jit(eval_step)
+jit_greedy_predict = jax.jit(greedy_predict, static_argnames="max_length")

@@ -1,0 +1,38 @@
+"""Shared test setup: repo root on sys.path, fast compiles, small helpers."""
+import os
+import sys
+
+import jax
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+  sys.path.insert(0, ROOT)
+
+SHARED_DATA = os.path.join(ROOT, "..", "shared", "data")
+
+
+def pytest_configure(config):
+  config.addinivalue_line(
+      "markers", "slow: end-to-end runs (tens of seconds); CI runs them too")
+
+
+@pytest.fixture(scope="session")
+def tfds_dir(tmp_path_factory):
+  """One TFDS data dir for the whole session, so each dataset builds once."""
+  return str(tmp_path_factory.mktemp("tfds"))
+
+
+@pytest.fixture
+def smoke_config(tfds_dir):
+  """The smoke config pointed at the session's TFDS dir (unlocked copy)."""
+  from configs import smoke  # pylint: disable=g-import-not-at-top
+  config = smoke.get_config()
+  config.data.tfds_data_dir = tfds_dir
+  return config
+
+
+# Tests compile many small programs; XLA's optimisation passes dominate their
+# run time and change no result a test checks (tests compare runs made under
+# the same setting).
+jax.config.update("jax_disable_most_optimizations", True)

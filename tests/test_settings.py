@@ -1,0 +1,76 @@
+"""Config files, command-line overrides and start-up validation."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+from configs import base, default, smoke
+from seq2seq_jax import settings
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.mark.parametrize("module", [base, default, smoke])
+def test_shipped_configs_are_valid(module):
+  s = settings.from_config(module.get_config())
+  assert s.data.task == "addition"
+
+
+def test_base_config_is_locked():
+  config = base.get_config()
+  with pytest.raises(AttributeError):
+    config.model.celll = "gru"  # a typo must not create a new key
+
+
+@pytest.mark.parametrize("option,value,message", [
+    ("model.cell", "transformer", "valid: gru, lstm, rnn"),
+    ("model.hidden_size", -5, "must be positive"),
+    ("model.bridge", "magic", "valid: copy, linear, zero"),
+    ("model.dropout", 1.5, "model.dropout"),
+    ("data.task", "multiply", "data.task"),
+    ("data.min_length", 0, "empty sequences"),
+    ("train.teacher_forcing", 1.5, "probability"),
+    ("train.num_steps", 0, "train.num_steps"),
+])
+def test_invalid_values_name_the_option(option, value, message):
+  config = base.get_config()
+  section, key = option.split(".")
+  config[section][key] = value
+  with pytest.raises(settings.ConfigError, match=message):
+    settings.from_config(config)
+
+
+def test_copy_bridge_needs_matching_sizes():
+  config = base.get_config()
+  config.model.bidirectional = True
+  with pytest.raises(settings.ConfigError, match="'copy' needs"):
+    settings.from_config(config)
+  config.model.bridge = "linear"
+  assert settings.from_config(config).model.bidirectional
+  config.model.bidirectional = False
+  config.model.bridge = "copy"
+  config.model.decoder_hidden_size = 7
+  with pytest.raises(settings.ConfigError, match="encoder state size"):
+    settings.from_config(config)
+
+
+def _main(*args, tmp_path):
+  return subprocess.run(
+      [sys.executable, "-m", "seq2seq_jax.main", "--config=configs/smoke.py",
+       f"--workdir={tmp_path}/run", *args],
+      cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_command_line_override_is_validated_before_compiling(tmp_path):
+  result = _main("--config.model.cell=banana", tmp_path=tmp_path)
+  assert result.returncode == 2
+  assert "config.model.cell: unknown value 'banana'; valid: gru, lstm, rnn" in (
+      result.stderr)
+  assert not os.path.exists(tmp_path / "run" / "checkpoints")
+
+
+def test_command_line_typo_is_an_error(tmp_path):
+  result = _main("--config.model.celll=gru", tmp_path=tmp_path)
+  assert result.returncode != 0
+  assert "celll" in result.stderr
