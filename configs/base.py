@@ -17,26 +17,44 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.cell = "lstm"  # lstm | gru | rnn
   config.model.num_layers = 1
   config.model.embedding_size = 64
-  config.model.hidden_size = 256  # encoder hidden size (per direction)
+  config.model.hidden_size = 128  # encoder hidden size (per direction)
   config.model.decoder_hidden_size = 0  # 0: same as model.hidden_size
   config.model.bidirectional = False
   config.model.bridge = "copy"  # copy | linear | zero
   config.model.dropout = 0.0  # between layers and before the output projection
 
   config.data = ml_collections.ConfigDict()
-  config.data.task = "addition"  # addition | copy | reverse | sort
+  # Synthetic: addition | copy | reverse | sort. Parallel text: tsv (a
+  # tab-separated pairs file), multi30k (a directory), tfds (a TFDS name).
+  config.data.task = "addition"
   config.data.reverse_source = False  # Sutskever et al. 2014
+  config.data.tfds_data_dir = ""  # "" = TFDS default (~/tensorflow_datasets)
+  # Synthetic tasks.
   config.data.min_length = 1  # digits per operand (addition) or symbols (others)
   config.data.max_length = 3
-  config.data.vocab_size = 10  # symbol alphabet size for copy / reverse / sort
-  config.data.num_train = 50_000
+  config.data.num_symbols = 10  # alphabet size for copy / reverse / sort
+  config.data.num_train = 200_000
   config.data.num_validation = 1_000
   config.data.num_test = 1_000
   config.data.generator_seed = 0
-  config.data.tfds_data_dir = ""  # "" = TFDS default (~/tensorflow_datasets)
+  # Parallel text.
+  config.data.path = ""  # tsv: the file; multi30k: the directory
+  config.data.tfds_name = ""  # tfds: e.g. "wmt14_translate/de-en"
+  config.data.source_language = ""  # e.g. "fr"; tsv: one side must be "en"
+  config.data.target_language = ""
+  config.data.preset = "none"  # none | tutorial (the PyTorch tutorial's filter)
+  config.data.min_words = 1  # training pairs: words per side, inclusive
+  config.data.max_words = 0  # 0 = no limit
+  config.data.strict = False  # a malformed line is an error, not a counted reject
+  config.data.vocab_kind = "word"  # word | sentencepiece
+  config.data.vocab_size = 0  # most ids incl. 4 specials; 0 = all (word only)
+  config.data.vocab_min_count = 1  # word: fewest occurrences to get an id
+  config.data.sentencepiece_model = "unigram"  # unigram | bpe
+  config.data.shared_vocab = False  # one vocabulary for both sides
+  config.data.pad_multiple = 0  # pad lengths up to a multiple (0 = longest)
 
   config.train = ml_collections.ConfigDict()
-  config.train.num_steps = 3_000
+  config.train.num_steps = 12_000
   config.train.batch_size = 128
   config.train.optimizer = "adam"  # adam | adamw
   config.train.learning_rate = 3e-3
@@ -50,12 +68,13 @@ def get_config() -> ml_collections.ConfigDict:
   # Stop (with a checkpoint) after this many steps in one invocation; 0 = no
   # limit. Splits a long run into resumable segments.
   config.train.max_steps_per_run = 0
-  config.train.log_every = 100
-  config.train.eval_every = 500
-  config.train.checkpoint_every = 1_000
+  config.train.log_every = 200
+  config.train.eval_every = 1_000
+  config.train.checkpoint_every = 2_000
   config.train.keep_checkpoints = 3
   config.train.eval_batch_size = 500
   config.train.num_eval_samples = 3  # decoded examples logged per evaluation
+  config.train.eval_decode_sentences = 0  # greedy-decoded for BLEU; 0 = all
 
   config.decode = ml_collections.ConfigDict()
   config.decode.max_length = 0  # 0: the longest target of the dataset

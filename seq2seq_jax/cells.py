@@ -22,10 +22,22 @@ import jax.numpy as jnp
 Carry = Tuple[jax.Array, ...]
 
 
+def _zeros_bias(key, shape, dtype=jnp.float32):
+  return jnp.zeros(shape, dtype)
+
+
+def _lstm_bias(key, shape, dtype=jnp.float32):
+  """Forget-gate bias 1 (Jozefowicz et al. 2015): remember by default."""
+  del key
+  hidden = shape[0] // 4
+  return jnp.zeros(shape, dtype).at[hidden:2 * hidden].set(1.0)
+
+
 class LSTMCell(nn.Module):
   """Long short-term memory (Hochreiter & Schmidhuber 1997), fused gates."""
   hidden_size: int
   num_gates = 4
+  input_bias_init = staticmethod(_lstm_bias)
 
   @staticmethod
   def zero_carry(batch_size: int, hidden_size: int) -> Carry:
@@ -48,6 +60,7 @@ class GRUCell(nn.Module):
   """Gated recurrent unit (Cho et al. 2014), reset applied after W_hn."""
   hidden_size: int
   num_gates = 3
+  input_bias_init = staticmethod(_zeros_bias)
 
   @staticmethod
   def zero_carry(batch_size: int, hidden_size: int) -> Carry:
@@ -73,6 +86,7 @@ class SimpleRNNCell(nn.Module):
   """Elman RNN with tanh."""
   hidden_size: int
   num_gates = 1
+  input_bias_init = staticmethod(_zeros_bias)
 
   @staticmethod
   def zero_carry(batch_size: int, hidden_size: int) -> Carry:

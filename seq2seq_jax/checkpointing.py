@@ -22,8 +22,9 @@ class CheckpointError(RuntimeError):
 class Checkpointer:
   """Saves and restores (train state, metadata dict) under DIR/checkpoints."""
 
-  def __init__(self, workdir: str, max_to_keep: int):
-    self.directory = os.path.join(os.path.abspath(workdir), "checkpoints")
+  def __init__(self, workdir: str, max_to_keep: int,
+               subdirectory: str = "checkpoints"):
+    self.directory = os.path.join(os.path.abspath(workdir), subdirectory)
     self.manager = ocp.CheckpointManager(
         self.directory,
         options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep,
@@ -36,6 +37,11 @@ class Checkpointer:
 
   def wait(self) -> None:
     self.manager.wait_until_finished()
+
+  def delete_after(self, step: int) -> None:
+    """Drops checkpoints newer than `step` (from work lost before a resume)."""
+    for later in [s for s in self.steps() if s > step]:
+      self.manager.delete(later)
 
   def steps(self):
     return sorted(self.manager.all_steps())

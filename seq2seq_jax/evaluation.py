@@ -1,45 +1,63 @@
 """Evaluation of a split: teacher-forced metrics plus greedy decoding."""
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import jax
 import numpy as np
 
 from seq2seq_jax import metrics as metrics_lib
 from seq2seq_jax import steps
+from seq2seq_jax import text_metrics
 from seq2seq_jax.data import pipeline
 from seq2seq_jax.data.datasets import Split
 
 Sample = Tuple[str, str, str]  # source, reference, prediction
 
 
+def decode_split(state, split: Split, *, batch_size: int, source_length: int,
+                 target_length: int, reverse_source: bool,
+                 max_decode_length: int, target_vocab,
+                 limit: Optional[int] = None) -> List[str]:
+  """Greedy hypotheses (detokenized text) for the first `limit` examples."""
+  hypotheses = []
+  total = len(split) if limit is None else min(limit, len(split))
+  for batch in pipeline.eval_batches(split, batch_size, source_length,
+                                     target_length, reverse_source, total):
+    predictions = np.asarray(steps.jit_greedy_predict(
+        state, jax.numpy.asarray(batch["source"]), max_length=max_decode_length))
+    hypotheses.extend(target_vocab.decode(row) for row in predictions)
+  return hypotheses[:total]
+
+
 def evaluate(state, split: Split, *, batch_size: int, source_length: int,
              target_length: int, reverse_source: bool, max_decode_length: int,
-             target_vocab, num_samples: int = 0) -> Tuple[Dict[str, float],
-                                                          List[Sample]]:
-  """Metrics over every example of `split`.
+             target_vocab, num_samples: int = 0, is_text: bool = False,
+             decode_limit: Optional[int] = None
+             ) -> Tuple[Dict[str, float], List[Sample]]:
+  """Metrics over `split`.
 
   Returns:
-    ({loss, perplexity, token_accuracy, sequence_accuracy (teacher forced),
-      greedy_sequence_accuracy (exact match of the greedy decode)},
+    ({loss, perplexity, token_accuracy, sequence_accuracy (teacher forced over
+      every example), and from the greedy decode of the first `decode_limit`
+      examples either bleu, bleu_lowercase, chrf (text) or
+      greedy_sequence_accuracy (exact match, synthetic tasks)},
      the first `num_samples` (source, reference, prediction) triples).
   """
   total = None
-  exact, samples, index = 0, [], 0
   for batch in pipeline.eval_batches(split, batch_size, source_length,
                                      target_length, reverse_source):
     device_batch = jax.tree.map(jax.numpy.asarray, batch)
     total = metrics_lib.add(total, steps.jit_eval_step(state, device_batch))
-    predictions = np.asarray(steps.jit_greedy_predict(
-        state, device_batch["source"], max_length=max_decode_length))
-    for row in predictions:
-      if index >= len(split):
-        break
-      hypothesis = target_vocab.decode(row)
-      exact += hypothesis == split.target_text[index]
-      if len(samples) < num_samples:
-        samples.append((split.source_text[index], split.target_text[index],
-                        hypothesis))
-      index += 1
   results = metrics_lib.finalize(total)
-  results["greedy_sequence_accuracy"] = exact / max(len(split), 1)
+  hypotheses = decode_split(
+      state, split, batch_size=batch_size, source_length=source_length,
+      target_length=target_length, reverse_source=reverse_source,
+      max_decode_length=max_decode_length, target_vocab=target_vocab,
+      limit=decode_limit)
+  references = split.target_text[:len(hypotheses)]
+  if is_text:
+    results.update(text_metrics.corpus_scores(hypotheses, references))
+  else:
+    exact = sum(h == r for h, r in zip(hypotheses, references))
+    results["greedy_sequence_accuracy"] = exact / max(len(hypotheses), 1)
+  samples = list(zip(split.source_text, references, hypotheses))[:num_samples]
   return results, samples

@@ -55,9 +55,10 @@ class RecurrentLayer(nn.Module):
     Returns:
       (final carry, outputs [batch, time, hidden]); outputs are 0 at padding.
     """
-    num_gates = get_cell(self.cell_name).num_gates
-    projected = nn.Dense(num_gates * self.hidden_size, name="input_projection")(
-        inputs)
+    cell = get_cell(self.cell_name)
+    projected = nn.Dense(cell.num_gates * self.hidden_size,
+                         bias_init=cell.input_bias_init,
+                         name="input_projection")(inputs)
     scan = nn.scan(_MaskedStep, variable_broadcast="params",
                    split_rngs={"params": False}, in_axes=1, out_axes=1,
                    reverse=self.reverse)

@@ -4,7 +4,7 @@ The ConfigDict is read here and nowhere else: modules take these dataclasses, so
 a wrong value fails at start-up with the option's name, not deep inside a jit.
 """
 import dataclasses
-from typing import Any, Mapping
+from typing import Any, Dict, Mapping
 
 import ml_collections
 
@@ -36,14 +36,28 @@ class ModelSettings:
 class DataSettings:
   task: str
   reverse_source: bool
+  tfds_data_dir: str
   min_length: int
   max_length: int
-  vocab_size: int
+  num_symbols: int
   num_train: int
   num_validation: int
   num_test: int
   generator_seed: int
-  tfds_data_dir: str
+  path: str
+  tfds_name: str
+  source_language: str
+  target_language: str
+  preset: str
+  min_words: int
+  max_words: int
+  strict: bool
+  vocab_kind: str
+  vocab_size: int
+  vocab_min_count: int
+  sentencepiece_model: str
+  shared_vocab: bool
+  pad_multiple: int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,6 +80,7 @@ class TrainSettings:
   keep_checkpoints: int
   eval_batch_size: int
   num_eval_samples: int
+  eval_decode_sentences: int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,14 +141,8 @@ def _validate(s: Settings):
 
   from seq2seq_jax.data import datasets  # pylint: disable=g-import-not-at-top
   _one_of(d.task, "data.task", datasets.TASKS)
-  _require(d.min_length >= 1, "data.min_length",
-           f"must be >= 1 (empty sequences are not allowed), got {d.min_length}")
-  _require(d.max_length >= d.min_length, "data.max_length",
-           f"must be >= data.min_length ({d.min_length}), got {d.max_length}")
-  for option, value in [("data.num_train", d.num_train),
-                        ("data.num_validation", d.num_validation),
-                        ("data.num_test", d.num_test)]:
-    _require(value > 0, option, f"must be positive, got {value}")
+  _require(d.pad_multiple >= 0, "data.pad_multiple",
+           f"must be >= 0 (0 = pad to the longest), got {d.pad_multiple}")
   try:
     datasets.validate(d)
   except ValueError as e:
@@ -167,6 +176,8 @@ def _validate(s: Settings):
            f"must be a probability in [0, 1], got {t.teacher_forcing}")
   _require(t.num_eval_samples >= 0, "train.num_eval_samples",
            f"must be >= 0, got {t.num_eval_samples}")
+  _require(t.eval_decode_sentences >= 0, "train.eval_decode_sentences",
+           f"must be >= 0 (0 = all), got {t.eval_decode_sentences}")
   _require(s.decode.max_length >= 0, "decode.max_length",
            f"must be >= 0 (0 = automatic), got {s.decode.max_length}")
 
@@ -178,7 +189,14 @@ def decoder_hidden_size(m: ModelSettings) -> int:
 
 def from_config(config: ml_collections.ConfigDict) -> Settings:
   """Reads and validates a config; raises ConfigError naming the bad option."""
-  raw = config.to_dict()
+  settings = from_dict(config.to_dict())
+  _validate(settings)
+  return settings
+
+
+def from_dict(raw: Dict[str, Any]) -> Settings:
+  """Settings from a plain dict (e.g. a workdir's config.json), unvalidated:
+  a finished run is reloaded even where its data paths no longer exist."""
   top = {"seed", "model", "data", "train", "decode"}
   unknown = sorted(set(raw) - top)
   if unknown:
@@ -193,7 +211,6 @@ def from_config(config: ml_collections.ConfigDict) -> Settings:
       train=_build(TrainSettings, raw["train"], "train."),
       decode=_build(DecodeSettings, raw["decode"], "decode."),
   )
-  _validate(settings)
   return settings
 
 

@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from seq2seq_jax import beam_search
 from seq2seq_jax import decoding
 from seq2seq_jax import metrics as metrics_lib
 from seq2seq_jax.data.vocabulary import BOS_ID, EOS_ID
@@ -120,6 +121,28 @@ def greedy_predict(state: TrainState, source: jax.Array,
                                 BOS_ID, EOS_ID)
 
 
+def beam_predict(state: TrainState, source: jax.Array, max_length: int,
+                 beam_size: int, alpha: float, nbest: int):
+  """Beam search of a padded source batch.
+
+  Returns:
+    (tokens [batch, nbest, max_length], scores [batch, nbest]), best first.
+    Jit with `static_argnames=("max_length", "beam_size", "nbest")`.
+  """
+  variables = {"params": state.params}
+  carry = state.model.apply(variables, source, method=Seq2Seq.encode)
+
+  def step_fn(tokens, carry):
+    return state.model.apply(variables, carry, tokens,
+                             method=Seq2Seq.decode_step)
+
+  return beam_search.beam_search(step_fn, carry, source.shape[0], max_length,
+                                 BOS_ID, EOS_ID, beam_size=beam_size,
+                                 alpha=alpha, nbest=nbest)
+
+
 jit_train_step = jax.jit(train_step, donate_argnums=0)
 jit_eval_step = jax.jit(eval_step)
 jit_greedy_predict = jax.jit(greedy_predict, static_argnames="max_length")
+jit_beam_predict = jax.jit(beam_predict,
+                           static_argnames=("max_length", "beam_size", "nbest"))

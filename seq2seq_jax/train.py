@@ -28,7 +28,8 @@ from seq2seq_jax.data import datasets
 from seq2seq_jax.data import pipeline
 from seq2seq_jax.model import Seq2Seq
 
-PREEMPTED_EXIT_CODE = 75  # EX_TEMPFAIL: try again later, with the same workdir
+PREEMPTED_EXIT_CODE = 75
+BEST_SUBDIRECTORY = "best"  # EX_TEMPFAIL: try again later, with the same workdir
 
 
 class NonFiniteError(RuntimeError):
@@ -67,11 +68,14 @@ class _StopSignal:
 
 def _eval_and_log(state, corpus, split_name, s, shapes, max_decode_length,
                   log: reporting.MetricsLog, step: int, record_as: str):
+  # The validation split may decode a subset (BLEU is slow); test decodes all.
+  limit = (s.train.eval_decode_sentences or None) if record_as == "eval" else None
   results, samples = evaluation.evaluate(
       state, corpus.splits[split_name], batch_size=s.train.eval_batch_size,
       source_length=shapes[0], target_length=shapes[1],
       reverse_source=s.data.reverse_source, max_decode_length=max_decode_length,
-      target_vocab=corpus.target_vocab, num_samples=s.train.num_eval_samples)
+      target_vocab=corpus.target_vocab, num_samples=s.train.num_eval_samples,
+      is_text=corpus.is_text, decode_limit=limit)
   log.write(step, record_as, results)
   reporting.log(f"{record_as} step {step}: " + " ".join(
       f"{k}={v:.4f}" for k, v in results.items()))
@@ -95,6 +99,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Dict[
                                          corpus.target_vocab)
   shapes = pipeline.max_lengths(*corpus.splits.values())
   max_decode_length = s.decode.max_length or shapes[1]
+  workdir_lib.write_limits(workdir, source_length=shapes[0],
+                           target_length=shapes[1],
+                           max_decode_length=max_decode_length)
   for name, split in corpus.splits.items():
     reporting.log(f"{name}: {len(split)} examples")
 
@@ -109,6 +116,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Dict[
   reporting.log(f"model: {num_params:,} parameters; devices: {jax.devices()}")
 
   checkpointer = checkpointing.Checkpointer(workdir, s.train.keep_checkpoints)
+  # The best eval checkpoint (by BLEU for text, else sequence accuracy) is
+  # kept apart, so `evaluate` and `translate` can use it after later ones.
+  best_checkpointer = checkpointing.Checkpointer(workdir, 1, BEST_SUBDIRECTORY)
+  best_metric = "bleu" if corpus.is_text else "sequence_accuracy"
   restored = checkpointer.restore_latest(state)
   meta = {}
   if restored is not None:
@@ -116,22 +127,25 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Dict[
     reporting.log(f"resumed from step {int(state.step)} "
                   f"(data position {meta['data_position']})")
   start_step = int(state.step)
+  best_checkpointer.delete_after(start_step)
   log = reporting.MetricsLog(workdir)
   dropped = log.truncate_after(start_step)
   if dropped:
     reporting.log(f"dropped {dropped} metric lines written after step {start_step}")
   stream = pipeline.TrainStream(corpus.splits["train"], s.train.batch_size,
-                                s.seed, *shapes, s.data.reverse_source)
+                                s.seed, *shapes, s.data.reverse_source,
+                                s.data.pad_multiple)
 
   def save(step):
     checkpointer.save(step, state, {
         "step": step, "data_position": step,
         "source_vocab": corpus.source_vocab.fingerprint(),
         "target_vocab": corpus.target_vocab.fingerprint(),
-        "train_window": window.to_json()})
+        "train_window": window.to_json(), "best_value": best_value})
 
   progress = reporting.Progress(start_step, s.train.num_steps)
   window = TrainWindow(meta.get("train_window"))
+  best_value = meta.get("best_value", float("-inf"))
   results = {}
   with _StopSignal() as stop:
     for step in range(start_step, s.train.num_steps):
@@ -158,6 +172,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Dict[
         progress.pause_until_now()
         results = _eval_and_log(state, corpus, "validation", s, shapes,
                                 max_decode_length, log, done, "eval")
+        if results[best_metric] > best_value:
+          best_value = results[best_metric]
+          best_checkpointer.save(done, state, {"step": done,
+                                               best_metric: best_value})
         progress.resume()
       if done % s.train.checkpoint_every == 0 or done == s.train.num_steps:
         save(done)
@@ -167,6 +185,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Dict[
       if stop.received is not None or segment_done:
         save(done)
         checkpointer.close()
+        best_checkpointer.close()
         log.close()
         if stop.received is not None:
           raise Preempted(done)
@@ -180,6 +199,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Dict[
     results = _eval_and_log(state, corpus, "test", s, shapes, max_decode_length,
                             log, final_step, "test")
   checkpointer.close()
+  best_checkpointer.close()
   log.close()
   return results
 

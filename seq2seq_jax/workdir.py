@@ -17,7 +17,7 @@ HARMLESS_KEYS = {
     "train.num_steps", "train.log_every", "train.eval_every",
     "train.checkpoint_every", "train.keep_checkpoints", "train.eval_batch_size",
     "train.num_eval_samples", "train.max_consecutive_nonfinite",
-    "train.max_steps_per_run",
+    "train.max_steps_per_run", "train.eval_decode_sentences",
     "decode.max_length", "data.tfds_data_dir",
 }
 
@@ -84,3 +84,28 @@ def check_or_save_vocabularies(workdir: str, source_vocab, target_vocab) -> None
             "checkpoint was trained on other data. Use a new --workdir.")
     else:
       vocabulary.save(vocab, path)
+
+
+LIMITS_FILE = "limits.json"
+
+
+def write_limits(workdir: str, **limits: int) -> None:
+  """Records the padded shapes the model was trained with (for translate)."""
+  path = os.path.join(workdir, LIMITS_FILE)
+  tmp = path + ".tmp"
+  with open(tmp, "w", encoding="utf-8") as f:
+    json.dump(limits, f, indent=1, sort_keys=True)
+  os.replace(tmp, path)
+
+
+def read_json(workdir: str, name: str) -> Dict[str, Any]:
+  """A JSON file of a finished or running workdir, with a clear error."""
+  path = os.path.join(workdir, name)
+  try:
+    with open(path, encoding="utf-8") as f:
+      return json.load(f)
+  except FileNotFoundError:
+    raise WorkdirError(f"{path} not found: is {workdir!r} a seq2seq_jax "
+                       "workdir?") from None
+  except (OSError, json.JSONDecodeError) as e:
+    raise WorkdirError(f"cannot read {path}: {e}") from e

@@ -67,3 +67,24 @@ def test_train_stream_is_a_function_of_seed_and_step():
                                     target_length=2, reverse_source=False)
   assert any(not np.array_equal(a.batch(i)["source"], other_seed.batch(i)["source"])
              for i in range(3))
+
+
+def test_bucketed_stream_pads_to_multiples_and_covers_the_epoch():
+  rng = np.random.default_rng(0)
+  lengths = rng.integers(1, 30, size=200)
+  split = _split([[4] * n for n in lengths], [[5] * (n // 2 + 1) for n in lengths])
+  stream = pipeline.TrainStream(split, 10, seed=3, source_length=29,
+                                target_length=16, reverse_source=False,
+                                pad_multiple=8)
+  shapes, seen, padding, real = set(), [], 0, 0
+  for step in range(stream.batches_per_epoch):
+    batch = stream.batch(step)
+    shapes.add(batch["source"].shape[1])
+    assert batch["source"].shape[1] in (8, 16, 24, 29)
+    seen.extend(int((row != 0).sum()) for row in batch["source"])
+    padding += int((batch["source"] == 0).sum())
+    real += int((batch["source"] != 0).sum())
+  assert sorted(seen) == sorted(lengths.tolist())  # every example once
+  assert len(shapes) <= 4
+  # Sorting within chunks keeps padding far below padding to the longest.
+  assert padding < 0.25 * real

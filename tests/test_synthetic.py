@@ -6,7 +6,7 @@ from seq2seq_jax.data import synthetic_builder
 
 
 def _spec(task, **overrides):
-  values = dict(task=task, min_length=1, max_length=4, vocab_size=8,
+  values = dict(task=task, min_length=1, max_length=4, num_symbols=8,
                 num_train=300, num_validation=50, num_test=50, seed=0)
   values.update(overrides)
   return synthetic.TaskSpec(**values)
@@ -42,9 +42,9 @@ def test_generation_is_deterministic_per_seed():
 
 def test_impossible_sizes_name_the_options():
   with pytest.raises(ValueError, match="num_train"):
-    synthetic.validate(_spec("copy", vocab_size=2, max_length=2))
-  with pytest.raises(ValueError, match="vocab_size"):
-    synthetic.validate(_spec("copy", vocab_size=100))
+    synthetic.validate(_spec("copy", num_symbols=2, max_length=2))
+  with pytest.raises(ValueError, match="num_symbols"):
+    synthetic.validate(_spec("copy", num_symbols=100))
   with pytest.raises(ValueError, match="unknown task"):
     synthetic.validate(_spec("multiply"))
 

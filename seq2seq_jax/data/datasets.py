@@ -9,7 +9,10 @@ from typing import Dict, List
 import numpy as np
 
 from seq2seq_jax.data import synthetic
+from seq2seq_jax.data import tokenizers
 from seq2seq_jax.data import vocabulary
+
+tokenizers.register()  # vocabulary files of every kind load by their "kind"
 
 
 @dataclasses.dataclass
@@ -29,12 +32,13 @@ class Corpus:
   source_vocab: object
   target_vocab: object
   splits: Dict[str, Split]  # 'train', 'validation', 'test'
+  is_text: bool = False  # natural language: report BLEU and chrF
 
 
 def _spec(data) -> synthetic.TaskSpec:
   return synthetic.TaskSpec(
       task=data.task, min_length=data.min_length, max_length=data.max_length,
-      vocab_size=data.vocab_size, num_train=data.num_train,
+      num_symbols=data.num_symbols, num_train=data.num_train,
       num_validation=data.num_validation, num_test=data.num_test,
       seed=data.generator_seed)
 
@@ -61,18 +65,26 @@ def tokenize(records, source_vocab, target_vocab) -> Split:
       source_text=source_text, target_text=target_text)
 
 
-def load_synthetic(data) -> Corpus:
+def load_synthetic(data, vocabularies=None) -> Corpus:
   """Builds the synthetic TFDS dataset (once) and tokenizes it by character."""
   from seq2seq_jax.data import synthetic_builder  # pylint: disable=g-import-not-at-top
   spec = _spec(data)
   sources = synthetic_builder.prepare(spec, data.tfds_data_dir)
   vocab = vocabulary.CharVocabulary(synthetic.alphabet(spec))
-  splits = {name: tokenize(_read_all(src), vocab, vocab)
+  source_vocab, target_vocab = vocabularies or (vocab, vocab)
+  splits = {name: tokenize(_read_all(src), source_vocab, target_vocab)
             for name, src in sources.items()}
-  return Corpus(source_vocab=vocab, target_vocab=vocab, splits=splits)
+  return Corpus(source_vocab=source_vocab, target_vocab=target_vocab,
+                splits=splits)
+
+
+def load_text(data, vocabularies=None) -> Corpus:
+  from seq2seq_jax.data import translation  # pylint: disable=g-import-not-at-top
+  return translation.load(data, vocabularies)
 
 
 LOADERS = {task: load_synthetic for task in synthetic.GENERATORS}
+LOADERS.update({"tsv": load_text, "multi30k": load_text, "tfds": load_text})
 TASKS = tuple(LOADERS)
 
 
@@ -80,10 +92,14 @@ def validate(data) -> None:
   """Checks data settings without building anything; ValueError names the option."""
   if data.task in synthetic.GENERATORS:
     synthetic.validate(_spec(data))
+  elif data.task in LOADERS:
+    from seq2seq_jax.data import translation  # pylint: disable=g-import-not-at-top
+    translation.validate(data)
 
 
-def load(data) -> Corpus:
+def load(data, vocabularies=None) -> Corpus:
+  """The corpus named by data.task; `vocabularies` (source, target) skips building."""
   if data.task not in LOADERS:
     raise ValueError(f"config.data.task: unknown task {data.task!r}; valid: "
                      f"{', '.join(sorted(LOADERS))}")
-  return LOADERS[data.task](data)
+  return LOADERS[data.task](data, vocabularies)

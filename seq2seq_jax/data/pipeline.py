@@ -59,11 +59,24 @@ def make_batch(split: Split, indices, source_length: int, target_length: int,
           "target_outputs": target_outputs}
 
 
+def round_up(length: int, multiple: int) -> int:
+  return -(-length // multiple) * multiple
+
+
 class TrainStream:
-  """Shuffled training batches, indexed by step (see the module docstring)."""
+  """Shuffled training batches, indexed by step (see the module docstring).
+
+  With `pad_multiple` > 0 batches are bucketed by length: each epoch's
+  permutation is cut into chunks of `BUCKET_CHUNK` batches, each chunk is
+  sorted by length and sliced into batches, and the batch order is shuffled;
+  a batch is padded to the next multiple of `pad_multiple`, so there are only
+  a few shapes (a few compilations) and little padding.
+  """
+  BUCKET_CHUNK = 50
 
   def __init__(self, split: Split, batch_size: int, seed: int,
-               source_length: int, target_length: int, reverse_source: bool):
+               source_length: int, target_length: int, reverse_source: bool,
+               pad_multiple: int = 0):
     if len(split) < batch_size:
       raise ValueError(f"training split has {len(split)} examples, fewer than "
                        f"config.train.batch_size={batch_size}")
@@ -72,21 +85,43 @@ class TrainStream:
     self.seed = seed
     self.shape = (source_length, target_length)
     self.reverse_source = reverse_source
+    self.pad_multiple = pad_multiple
     self.batches_per_epoch = len(split) // batch_size  # drop the remainder
-    self._epoch, self._order = None, None
+    self._lengths = np.asarray([len(s) + len(t) for s, t in
+                                zip(split.source_ids, split.target_ids)])
+    self._epoch, self._batches = None, None
 
-  def _permutation(self, epoch: int) -> np.ndarray:
+  def _epoch_batches(self, epoch: int) -> np.ndarray:
+    """[batches_per_epoch, batch_size] example indices of an epoch."""
     if epoch != self._epoch:
       rng = np.random.default_rng([self.seed, epoch])
-      self._epoch, self._order = epoch, rng.permutation(len(self.split))
-    return self._order
+      order = rng.permutation(len(self.split))
+      order = order[:self.batches_per_epoch * self.batch_size]
+      if self.pad_multiple:
+        chunk = self.BUCKET_CHUNK * self.batch_size
+        order = np.concatenate([
+            part[np.argsort(self._lengths[part], kind="stable")]
+            for part in np.split(order, range(chunk, len(order), chunk))])
+        batches = order.reshape(self.batches_per_epoch, self.batch_size)
+        batches = batches[rng.permutation(self.batches_per_epoch)]
+      else:
+        batches = order.reshape(self.batches_per_epoch, self.batch_size)
+      self._epoch, self._batches = epoch, batches
+    return self._batches
 
   def batch(self, step: int) -> Batch:
     """The batch consumed by training step `step` (0-based)."""
     epoch, position = divmod(step, self.batches_per_epoch)
-    start = position * self.batch_size
-    indices = self._permutation(epoch)[start:start + self.batch_size]
-    return make_batch(self.split, indices, *self.shape, self.reverse_source)
+    indices = self._epoch_batches(epoch)[position]
+    source_length, target_length = self.shape
+    if self.pad_multiple:
+      source_length = min(source_length, round_up(
+          max(len(self.split.source_ids[i]) for i in indices), self.pad_multiple))
+      target_length = min(target_length, round_up(
+          max(len(self.split.target_ids[i]) + 1 for i in indices),
+          self.pad_multiple))
+    return make_batch(self.split, indices, source_length, target_length,
+                      self.reverse_source)
 
 
 def eval_batches(split: Split, batch_size: int, source_length: int,

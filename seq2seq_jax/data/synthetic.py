@@ -28,14 +28,14 @@ class TaskSpec:
   Attributes:
     task: addition | copy | reverse | sort.
     min_length, max_length: digits per operand (addition) or symbols.
-    vocab_size: alphabet size for copy/reverse/sort (ignored by addition).
+    num_symbols: alphabet size for copy/reverse/sort (ignored by addition).
     num_train, num_validation, num_test: split sizes.
     seed: generator seed.
   """
   task: str
   min_length: int
   max_length: int
-  vocab_size: int
+  num_symbols: int
   num_train: int
   num_validation: int
   num_test: int
@@ -61,7 +61,7 @@ def _addition(rng, spec: TaskSpec) -> Example:
 
 def _symbols(rng, spec: TaskSpec) -> str:
   length = int(rng.integers(spec.min_length, spec.max_length + 1))
-  return "".join(SYMBOLS[i] for i in rng.integers(0, spec.vocab_size, length))
+  return "".join(SYMBOLS[i] for i in rng.integers(0, spec.num_symbols, length))
 
 
 def _copy(rng, spec):
@@ -91,7 +91,7 @@ def alphabet(spec: TaskSpec) -> str:
   """The characters a task's sources and targets use."""
   if spec.task == "addition":
     return DIGITS + "+"
-  return SYMBOLS[:spec.vocab_size]
+  return SYMBOLS[:spec.num_symbols]
 
 
 def num_possible_sources(spec: TaskSpec) -> int:
@@ -100,7 +100,7 @@ def num_possible_sources(spec: TaskSpec) -> int:
     numbers = 10 ** spec.max_length - (10 ** (spec.min_length - 1)
                                        if spec.min_length > 1 else 0)
     return numbers * numbers
-  return sum(spec.vocab_size ** n
+  return sum(spec.num_symbols ** n
              for n in range(spec.min_length, spec.max_length + 1))
 
 
@@ -109,9 +109,19 @@ def validate(spec: TaskSpec) -> None:
   if spec.task not in GENERATORS:
     raise ValueError(f"config.data.task: unknown task {spec.task!r}; valid: "
                      f"{', '.join(sorted(GENERATORS))}")
-  if spec.task != "addition" and not 1 <= spec.vocab_size <= MAX_SYMBOL_VOCAB:
-    raise ValueError(f"config.data.vocab_size: must be in [1, {MAX_SYMBOL_VOCAB}]"
-                     f" for task {spec.task!r}, got {spec.vocab_size}")
+  if spec.min_length < 1:
+    raise ValueError("config.data.min_length: must be >= 1 (empty sequences "
+                     f"are not allowed), got {spec.min_length}")
+  if spec.max_length < spec.min_length:
+    raise ValueError(f"config.data.max_length: must be >= data.min_length "
+                     f"({spec.min_length}), got {spec.max_length}")
+  for name, size in spec.split_sizes.items():
+    if size < 1:
+      option = "num_" + name
+      raise ValueError(f"config.data.{option}: must be positive, got {size}")
+  if spec.task != "addition" and not 1 <= spec.num_symbols <= MAX_SYMBOL_VOCAB:
+    raise ValueError(f"config.data.num_symbols: must be in [1, {MAX_SYMBOL_VOCAB}]"
+                     f" for task {spec.task!r}, got {spec.num_symbols}")
   if spec.task == "addition" and spec.max_length > 18:
     raise ValueError("config.data.max_length: addition supports at most 18 "
                      f"digits per operand, got {spec.max_length}")
@@ -122,7 +132,7 @@ def validate(spec: TaskSpec) -> None:
         f"config.data: {total} unique examples requested but task "
         f"{spec.task!r} with lengths {spec.min_length}-{spec.max_length} has only "
         f"{num_possible_sources(spec)} distinct sources; lower data.num_train/"
-        "num_validation/num_test or raise data.max_length / data.vocab_size")
+        "num_validation/num_test or raise data.max_length / data.num_symbols")
 
 
 def generate(spec: TaskSpec) -> Dict[str, List[Example]]:

@@ -16,7 +16,7 @@ class SyntheticConfig(tfds.core.BuilderConfig):
 
 
 def builder_config(spec: synthetic.TaskSpec) -> SyntheticConfig:
-  name = (f"{spec.task}_len{spec.min_length}-{spec.max_length}_v{spec.vocab_size}"
+  name = (f"{spec.task}_len{spec.min_length}-{spec.max_length}_v{spec.num_symbols}"
           f"_n{spec.num_train}-{spec.num_validation}-{spec.num_test}"
           f"_seed{spec.seed}")
   return SyntheticConfig(name=name, spec=spec,

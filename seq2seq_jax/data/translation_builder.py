@@ -46,13 +46,15 @@ class TsvSpec:
   max_length: Optional[int] = None
   english_prefixes: Tuple[str, ...] = ()
   fractions: Tuple[float, float, float] = text_pairs.DEFAULT_FRACTIONS
+  strict: bool = False  # a malformed line is an error, not a counted reject
 
 
 def tutorial_spec(path: str, *, other_language: str = "fr",
-                  source_language: str = "fr") -> TsvSpec:
+                  source_language: str = "fr", strict: bool = False) -> TsvSpec:
   """The PyTorch tutorial's preset (French -> English by default)."""
   return TsvSpec(path=path, other_language=other_language,
                  source_language=source_language, normalization="tutorial",
+                 strict=strict,
                  min_length=0, max_length=text_pairs.TUTORIAL_MAX_LENGTH - 1,
                  english_prefixes=text_pairs.TUTORIAL_ENGLISH_PREFIXES)
 
@@ -63,6 +65,7 @@ class Multi30kSpec:
   directory: str
   source_language: str
   target_language: str
+  strict: bool = False
 
 
 MULTI30K_LANGUAGES = ("en", "de", "fr")
@@ -91,7 +94,7 @@ def tsv_splits(spec: TsvSpec) -> Tuple[Dict[str, List[Pair]], text_pairs.FilterR
   """
   if min(spec.fractions) <= 0:
     raise ValueError(f"every split fraction must be > 0, got {spec.fractions}")
-  pairs, report = text_pairs.read_tsv_pairs(spec.path)
+  pairs, report = text_pairs.read_tsv_pairs(spec.path, strict=spec.strict)
   pairs = text_pairs.normalize_pairs(pairs, spec.normalization)
   try:
     kept, filter_report = text_pairs.filter_pairs(
@@ -123,7 +126,8 @@ def multi30k_splits(spec: Multi30kSpec) -> Dict[str, List[Pair]]:
   """{split: [(source, target)]}; each split's reject report is logged."""
   splits = {}
   for split, (source_path, target_path) in _multi30k_paths(spec).items():
-    splits[split], report = text_pairs.read_aligned_files(source_path, target_path)
+    splits[split], report = text_pairs.read_aligned_files(
+        source_path, target_path, strict=spec.strict)
     logging.info("Multi30k %s %s-%s: %s", split, spec.source_language,
                  spec.target_language, report.summary())
   return splits

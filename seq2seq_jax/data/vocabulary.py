@@ -53,6 +53,10 @@ class CharVocabulary:
   def to_json(self) -> dict:
     return {"kind": self.kind, "alphabet": self.alphabet}
 
+  @classmethod
+  def from_json(cls, data: dict) -> "CharVocabulary":
+    return cls(data["alphabet"])
+
   def fingerprint(self) -> str:
     blob = json.dumps(self.to_json(), sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
@@ -62,13 +66,12 @@ VOCABULARIES = {"char": CharVocabulary}
 
 
 def from_json(data: dict):
+  """Any registered kind (tokenizers.py adds 'word' and 'sentencepiece')."""
   kind = data.get("kind")
   if kind not in VOCABULARIES:
     raise ValueError(f"unknown vocabulary kind {kind!r}; valid: "
                      f"{', '.join(sorted(VOCABULARIES))}")
-  if kind == "char":
-    return CharVocabulary(data["alphabet"])
-  raise AssertionError(kind)
+  return VOCABULARIES[kind].from_json(data)
 
 
 def save(vocab, path: str) -> None:

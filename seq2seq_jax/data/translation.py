@@ -1,0 +1,164 @@
+"""Loads parallel-text corpora (tsv, multi30k, any TFDS translation dataset)
+into tokenized splits, building the vocabularies on the training split only.
+"""
+import os
+from typing import Dict, List, Optional, Tuple
+
+from absl import logging
+
+from seq2seq_jax.data import text_pairs
+from seq2seq_jax.data import tokenizers
+from seq2seq_jax.data import translation_builder as builders
+from seq2seq_jax.data.text_pairs import DataError, Pair
+
+TEXT_TASKS = ("tsv", "multi30k", "tfds")
+PRESETS = ("none", "tutorial")
+
+
+def _other_language(data) -> str:
+  return (data.target_language if data.source_language == "en"
+          else data.source_language)
+
+
+def validate(data) -> None:
+  """Checks the parallel-text options; ValueError names the option."""
+  if data.task in ("tsv", "multi30k"):
+    if not data.path:
+      raise ValueError(f"config.data.path: task {data.task!r} needs a path "
+                       f"({'the pairs file' if data.task == 'tsv' else 'the directory'})")
+    exists = os.path.isfile if data.task == "tsv" else os.path.isdir
+    if not exists(data.path):
+      raise ValueError(f"config.data.path: {data.path!r} does not exist or is "
+                       f"not a {'file' if data.task == 'tsv' else 'directory'}")
+  if data.task == "tfds" and not data.tfds_name:
+    raise ValueError("config.data.tfds_name: task 'tfds' needs a dataset name, "
+                     "e.g. 'wmt14_translate/de-en'")
+  if not data.source_language or not data.target_language:
+    raise ValueError("config.data.source_language / target_language: both are "
+                     f"needed for task {data.task!r}")
+  if data.source_language == data.target_language:
+    raise ValueError("config.data.target_language: equals the source language "
+                     f"{data.source_language!r}")
+  if data.task == "tsv" and "en" not in (data.source_language,
+                                         data.target_language):
+    raise ValueError("config.data.source_language: a tsv file is "
+                     "english<TAB>other, so one side must be 'en'")
+  if data.task == "multi30k":
+    for option in ("source_language", "target_language"):
+      if getattr(data, option) not in builders.MULTI30K_LANGUAGES:
+        raise ValueError(f"config.data.{option}: Multi30k has "
+                         f"{', '.join(builders.MULTI30K_LANGUAGES)}, got "
+                         f"{getattr(data, option)!r}")
+  if data.preset not in PRESETS:
+    raise ValueError(f"config.data.preset: unknown preset {data.preset!r}; "
+                     f"valid: {', '.join(PRESETS)}")
+  if data.preset == "tutorial" and data.task != "tsv":
+    raise ValueError("config.data.preset: 'tutorial' applies to task 'tsv' only")
+  if data.vocab_kind not in tokenizers.BUILDERS:
+    raise ValueError(f"config.data.vocab_kind: unknown kind {data.vocab_kind!r};"
+                     f" valid: {', '.join(sorted(tokenizers.BUILDERS))}")
+  if data.vocab_kind == "sentencepiece" and data.vocab_size <= 0:
+    raise ValueError("config.data.vocab_size: sentencepiece needs a size > 0")
+  if data.vocab_size < 0 or data.vocab_min_count < 1:
+    raise ValueError("config.data.vocab_size must be >= 0 and "
+                     "config.data.vocab_min_count >= 1")
+  if data.sentencepiece_model not in tokenizers.MODEL_TYPES:
+    raise ValueError(f"config.data.sentencepiece_model: unknown "
+                     f"{data.sentencepiece_model!r}; valid: "
+                     f"{', '.join(tokenizers.MODEL_TYPES)}")
+  if data.min_words < 0 or data.max_words < 0:
+    raise ValueError("config.data.min_words / max_words: must be >= 0")
+
+
+def _read_all(source, chunk: int = 8192) -> List[Pair]:
+  pairs = []
+  for start in range(0, len(source), chunk):
+    records = source.__getitems__(list(range(start, min(start + chunk,
+                                                        len(source)))))
+    pairs.extend((_text(r["source"]), _text(r["target"])) for r in records)
+  return pairs
+
+
+def _text(value) -> str:
+  return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def _filter_train(pairs: List[Pair], data) -> List[Pair]:
+  """Length filter on the training split only: test sets stay complete."""
+  if data.min_words <= 1 and not data.max_words:
+    return pairs
+  kept, report = text_pairs.filter_pairs(
+      pairs, min_length=data.min_words, max_length=data.max_words or None)
+  logging.info("train length filter: %s", report.summary())
+  return kept
+
+
+def read_splits(data) -> Dict[str, List[Pair]]:
+  """{'train'|'validation'|'test': [(source, target)]} as raw text."""
+  validate(data)
+  if data.task == "tsv":
+    other = _other_language(data)
+    if data.preset == "tutorial":
+      spec = builders.tutorial_spec(data.path, other_language=other,
+                                    source_language=data.source_language,
+                                    strict=data.strict)
+    else:
+      spec = builders.TsvSpec(
+          path=data.path, other_language=other,
+          source_language=data.source_language, min_length=data.min_words,
+          max_length=data.max_words or None, strict=data.strict)
+    sources = builders.prepare_tsv(spec, data.tfds_data_dir)
+    return {name: _read_all(src) for name, src in sources.items()}
+  if data.task == "multi30k":
+    spec = builders.Multi30kSpec(data.path, data.source_language,
+                                 data.target_language, strict=data.strict)
+    sources = builders.prepare_multi30k(spec, data.tfds_data_dir)
+  elif data.task == "tfds":
+    sources = builders.load_tfds_translation(
+        data.tfds_name, source_language=data.source_language,
+        target_language=data.target_language,
+        data_dir=data.tfds_data_dir or None)
+  else:
+    raise ValueError(f"config.data.task: {data.task!r} is not a text task")
+  splits = {name: _read_all(src) for name, src in sources.items()}
+  splits["train"] = _filter_train(splits["train"], data)
+  return splits
+
+
+def build_vocabularies(data, train: List[Pair]) -> Tuple[object, object]:
+  """(source, target) vocabularies from the training pairs only."""
+  pretokenizer = "whitespace" if data.preset == "tutorial" else "punctuation"
+
+  def build(texts):
+    if data.vocab_kind == "word":
+      return tokenizers.WordVocabulary.build(
+          texts, min_count=data.vocab_min_count,
+          max_size=data.vocab_size or None, pretokenizer=pretokenizer)
+    return tokenizers.build_vocabulary(
+        data.vocab_kind, texts, vocab_size=data.vocab_size,
+        min_count=data.vocab_min_count, model_type=data.sentencepiece_model)
+
+  sources = [s for s, _ in train]
+  targets = [t for _, t in train]
+  if data.shared_vocab:
+    shared = build(sources + targets)
+    return shared, shared
+  return build(sources), build(targets)
+
+
+def load(data, vocabularies: Optional[Tuple[object, object]] = None):
+  """Reads, (builds vocabularies,) and tokenizes; returns datasets.Corpus."""
+  from seq2seq_jax.data import datasets  # pylint: disable=g-import-not-at-top
+  splits = read_splits(data)
+  for name, pairs in splits.items():
+    if not pairs:
+      raise DataError(f"split {name!r} of {data.task} is empty")
+  source_vocab, target_vocab = vocabularies or build_vocabularies(
+      data, splits["train"])
+  tokenized = {
+      name: datasets.tokenize(
+          [{"source": s, "target": t} for s, t in pairs], source_vocab,
+          target_vocab)
+      for name, pairs in splits.items()}
+  return datasets.Corpus(source_vocab=source_vocab, target_vocab=target_vocab,
+                         splits=tokenized, is_text=True)

@@ -1,0 +1,58 @@
+"""Translates sentences with a trained run.
+
+  python -m seq2seq_jax.translate --workdir=DIR "je suis fatigue ."
+  python -m seq2seq_jax.translate --workdir=DIR < sentences.txt > out.txt
+
+Arguments are translated one per line; without arguments, stdin is read one
+sentence per line. An empty line gives an empty line; an over-long one is
+truncated to the model's limit with a warning; bytes that are not UTF-8 are
+replaced (U+FFFD) and read as unknown words, never a crash.
+"""
+import io
+import sys
+
+from absl import app
+from absl import flags
+
+from seq2seq_jax import inference
+from seq2seq_jax import reporting
+from seq2seq_jax import workdir as workdir_lib
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("workdir", None, "A trained run's workdir.")
+flags.DEFINE_enum("checkpoint", "best", list(inference.CHECKPOINTS),
+                  "Which checkpoint to restore.")
+flags.DEFINE_integer("batch_size", 64, "Sentences per decoding batch.")
+flags.DEFINE_integer("beam_size", 1, "1 = greedy; more = beam search.")
+flags.DEFINE_float("alpha", 0.6, "GNMT length penalty exponent (beam search).")
+flags.DEFINE_integer("nbest", 1, "Hypotheses printed per input, tab-separated.")
+flags.mark_flag_as_required("workdir")
+
+
+def _stdin_lines():
+  stream = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8",
+                            errors="replace")
+  return [line.rstrip("\r\n") for line in stream]
+
+
+def main(argv):
+  reporting.quiet_library_logs()
+  sentences = argv[1:] if len(argv) > 1 else _stdin_lines()
+  try:
+    run = inference.load_run(FLAGS.workdir, FLAGS.checkpoint)
+  except (workdir_lib.WorkdirError, ValueError) as e:
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(2)
+  try:
+    translations = inference.translate(
+        run, [s.strip() for s in sentences], batch_size=FLAGS.batch_size,
+        beam_size=FLAGS.beam_size, alpha=FLAGS.alpha, nbest=FLAGS.nbest)
+  except ValueError as e:
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(2)
+  for hypotheses in translations:
+    print("\t".join(hypotheses))
+
+
+if __name__ == "__main__":
+  app.run(main)
