@@ -22,6 +22,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.bidirectional = False
   config.model.bridge = "copy"  # copy | linear | zero
   config.model.dropout = 0.0  # between layers and before the output projection
+  # none | bahdanau | luong_dot | luong_general | luong_concat
+  config.model.attention = "none"
+  config.model.input_feeding = False  # Luong et al. 2015 (luong_* only)
 
   config.data = ml_collections.ConfigDict()
   # Synthetic: addition | copy | reverse | sort. Parallel text: tsv (a

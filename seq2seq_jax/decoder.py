@@ -1,17 +1,33 @@
-"""The decoder: a stack of recurrent layers started from the bridged context.
+"""The decoder: a stack of recurrent layers started from the bridged context,
+optionally attending over the encoder outputs.
 
 Two entry points share one set of parameters: `__call__` runs a whole target
 sequence (teacher forcing, optionally scheduled sampling), `step` advances one
-token for inference (greedy or beam search).
+token for inference (greedy or beam search). The decoding carry is a dict:
+  layers       per-layer cell carries
+  memory       encoder outputs [batch, source, features]
+  memory_mask  [batch, source] bool
+  keys         attention keys precomputed from memory (attention only)
+  attention    the last step's attention weights [batch, source] (attention only)
+  feed         the last attentional vector (Luong input feeding only)
+
+Attention variants:
+  bahdanau  the previous top state queries the source; the context joins the
+            embedding as RNN input and the readout [h; context].
+  luong_*   the new top state queries the source; h~ = tanh(W [context; h])
+            is the readout, and with input feeding also the next step's extra
+            input (Luong et al. 2015, section 3.3).
 """
-from typing import List
+from typing import Dict
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from seq2seq_jax.cells import Carry
+from seq2seq_jax.attention import Attention
 from seq2seq_jax.recurrent import RecurrentLayer
+
+DecodeCarry = Dict[str, object]
 
 
 class Decoder(nn.Module):
@@ -21,6 +37,9 @@ class Decoder(nn.Module):
     vocab_size, embedding_size, hidden_size, num_layers: sizes.
     cell_name: a key of `cells.CELLS`.
     dropout: rate on embeddings, between layers and before the projection.
+    attention: an `attention.KINDS` name.
+    input_feeding: feed h~ of the previous step (Luong attention only).
+    memory_size: size of the encoder outputs.
   """
   vocab_size: int
   embedding_size: int
@@ -28,6 +47,9 @@ class Decoder(nn.Module):
   num_layers: int
   cell_name: str
   dropout: float = 0.0
+  attention: str = "none"
+  input_feeding: bool = False
+  memory_size: int = 0
 
   def setup(self):
     self.embedding = nn.Embed(self.vocab_size, self.embedding_size)
@@ -35,13 +57,28 @@ class Decoder(nn.Module):
                    for _ in range(self.num_layers)]
     self.dropout_layer = nn.Dropout(self.dropout)
     self.output_projection = nn.Dense(self.vocab_size)
+    if self.attention != "none":
+      self.attend = Attention(self.attention, self.hidden_size, self.memory_size)
+    if self.attention.startswith("luong"):
+      self.attentional = nn.Dense(self.hidden_size)
 
-  def __call__(self, carries: List[Carry], target_inputs: jax.Array, *,
+  def initial_carry(self, layers, memory: jax.Array,
+                    memory_mask: jax.Array) -> DecodeCarry:
+    """The carry before the first token (see the module docstring)."""
+    carry = {"layers": layers, "memory": memory, "memory_mask": memory_mask}
+    if self.attention != "none":
+      carry["keys"] = self.attend.keys(memory)
+      carry["attention"] = jnp.zeros(memory_mask.shape, jnp.float32)
+    if self.input_feeding:
+      carry["feed"] = jnp.zeros((memory.shape[0], self.hidden_size), memory.dtype)
+    return carry
+
+  def __call__(self, carry: DecodeCarry, target_inputs: jax.Array, *,
                train: bool, teacher_forcing: float = 1.0) -> jax.Array:
     """Runs the decoder over a target sequence.
 
     Args:
-      carries: initial carry per layer (from the bridge).
+      carry: the initial carry (from `initial_carry`).
       target_inputs: [batch, target_length] ids: BOS then the gold tokens.
       train: enables dropout.
       teacher_forcing: probability of feeding the gold token at each step and
@@ -51,12 +88,11 @@ class Decoder(nn.Module):
     Returns:
       logits: [batch, target_length, vocab].
     """
-    if teacher_forcing >= 1.0:
-      return self._teacher_forced(carries, target_inputs, train)
-    return self._scheduled_sampling(carries, target_inputs, train,
-                                    teacher_forcing)
+    if teacher_forcing >= 1.0 and self.attention == "none":
+      return self._teacher_forced(carry["layers"], target_inputs, train)
+    return self._stepwise(carry, target_inputs, train, teacher_forcing)
 
-  def _teacher_forced(self, carries, target_inputs, train):
+  def _teacher_forced(self, layer_carries, target_inputs, train):
     # All time steps at once: input projections become one matmul per layer.
     mask = jnp.ones(target_inputs.shape, bool)
     x = self.dropout_layer(self.embedding(target_inputs),
@@ -64,48 +100,71 @@ class Decoder(nn.Module):
     for index, layer in enumerate(self.layers):
       if index > 0:
         x = self.dropout_layer(x, deterministic=not train)
-      _, x = layer(carries[index], x, mask)
+      _, x = layer(layer_carries[index], x, mask)
     x = self.dropout_layer(x, deterministic=not train)
     return self.output_projection(x)
 
-  def _scheduled_sampling(self, carries, target_inputs, train, teacher_forcing):
+  def _stepwise(self, carry, target_inputs, train, teacher_forcing):
     batch_size, length = target_inputs.shape
-    use_gold = jax.random.bernoulli(self.make_rng("sampling"), teacher_forcing,
-                                    (length, batch_size))
-    use_gold = use_gold.at[0].set(True)  # the first input is always BOS
+    if teacher_forcing >= 1.0:
+      use_gold = jnp.ones((length, batch_size), bool)
+    else:
+      use_gold = jax.random.bernoulli(self.make_rng("sampling"),
+                                      teacher_forcing, (length, batch_size))
+      use_gold = use_gold.at[0].set(True)  # the first input is always BOS
 
     def body(module, state, inputs):
-      carries, previous_logits = state
+      carry, previous_logits = state
       gold, gold_flag = inputs
       predicted = jnp.argmax(previous_logits, axis=-1).astype(gold.dtype)
       tokens = jnp.where(gold_flag, gold, predicted)
-      carries, logits = module.step(carries, tokens, train=train)
-      return (carries, logits), logits
+      carry, logits = module.step(carry, tokens, train=train)
+      return (carry, logits), logits
 
     scan = nn.scan(body, variable_broadcast="params",
                    split_rngs={"params": False, "dropout": True})
     initial_logits = jnp.zeros((batch_size, self.vocab_size), jnp.float32)
-    _, logits = scan(self, (carries, initial_logits),
-                     (target_inputs.T, use_gold))
+    _, logits = scan(self, (carry, initial_logits), (target_inputs.T, use_gold))
     return jnp.swapaxes(logits, 0, 1)
 
-  def step(self, carries: List[Carry], tokens: jax.Array, *, train: bool = False):
+  def step(self, carry: DecodeCarry, tokens: jax.Array, *, train: bool = False):
     """One decoding step.
 
     Args:
-      carries: carry per layer.
+      carry: the decoding carry.
       tokens: [batch] previous tokens.
       train: enables dropout.
 
     Returns:
-      (new carries, logits [batch, vocab]).
+      (new carry, logits [batch, vocab]); with attention, the new carry's
+      "attention" holds this step's weights [batch, source].
     """
-    x = self.dropout_layer(self.embedding(tokens), deterministic=not train)
-    new_carries = []
+    new_carry = dict(carry)
+    embedded = self.dropout_layer(self.embedding(tokens), deterministic=not train)
+    x = embedded
+    if self.attention == "bahdanau":
+      query = carry["layers"][-1][-1]  # previous top state s_{t-1}
+      context, weights = self.attend(query, carry["keys"], carry["memory"],
+                                     carry["memory_mask"])
+      x = jnp.concatenate([x, context], axis=-1)
+    if self.input_feeding:
+      x = jnp.concatenate([x, carry["feed"]], axis=-1)
+    layer_carries = []
     for index, layer in enumerate(self.layers):
       if index > 0:
         x = self.dropout_layer(x, deterministic=not train)
-      carry, x = layer.step(carries[index], x)
-      new_carries.append(carry)
+      layer_carry, x = layer.step(carry["layers"][index], x)
+      layer_carries.append(layer_carry)
+    new_carry["layers"] = layer_carries
+    if self.attention == "bahdanau":
+      x = jnp.concatenate([x, context], axis=-1)
+    elif self.attention.startswith("luong"):
+      context, weights = self.attend(x, carry["keys"], carry["memory"],
+                                     carry["memory_mask"])
+      x = jnp.tanh(self.attentional(jnp.concatenate([context, x], axis=-1)))
+      if self.input_feeding:
+        new_carry["feed"] = x
+    if self.attention != "none":
+      new_carry["attention"] = weights
     x = self.dropout_layer(x, deterministic=not train)
-    return new_carries, self.output_projection(x)
+    return new_carry, self.output_projection(x)

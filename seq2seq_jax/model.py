@@ -43,7 +43,9 @@ class Seq2Seq(nn.Module):
     self.decoder = Decoder(
         vocab_size=self.target_vocab_size, embedding_size=m.embedding_size,
         hidden_size=decoder_size, num_layers=m.num_layers, cell_name=m.cell,
-        dropout=m.dropout)
+        dropout=m.dropout, attention=m.attention,
+        input_feeding=m.input_feeding,
+        memory_size=m.hidden_size * (2 if m.bidirectional else 1))
 
   def __call__(self, source: jax.Array, target_inputs: jax.Array, *,
                train: bool = False, teacher_forcing: float = 1.0) -> jax.Array:
@@ -59,23 +61,22 @@ class Seq2Seq(nn.Module):
       logits: [batch, target_length, target_vocab].
     """
     carry = self.encode(source, train=train)
-    return self.decoder(carry["layers"], target_inputs, train=train,
+    return self.decoder(carry, target_inputs, train=train,
                         teacher_forcing=teacher_forcing)
 
   def encode(self, source: jax.Array, *, train: bool = False) -> DecodeCarry:
     """Encodes the source into the decoder's initial carry.
 
     Returns:
-      {"layers": per-layer decoder carries from the bridge,
-       "memory": encoder outputs [batch, source_length, features],
-       "memory_mask": [batch, source_length] bool}.
+      the decoding carry (see decoder.py): per-layer carries from the bridge,
+      the encoder outputs ("memory") and their mask, and attention state.
     """
     source_mask = source != PAD_ID
     memory, final_states = self.encoder(source, source_mask, train=train)
-    return {"layers": self.bridge(final_states), "memory": memory,
-            "memory_mask": source_mask}
+    return self.decoder.initial_carry(self.bridge(final_states), memory,
+                                      source_mask)
 
   def decode_step(self, carry: DecodeCarry, tokens: jax.Array):
     """One inference step: tokens [batch] -> (logits [batch, vocab], carry)."""
-    layers, logits = self.decoder.step(carry["layers"], tokens)
-    return logits, {**carry, "layers": layers}
+    carry, logits = self.decoder.step(carry, tokens)
+    return logits, carry

@@ -8,6 +8,7 @@ from typing import Any, Dict, Mapping
 
 import ml_collections
 
+from seq2seq_jax.attention import KINDS as ATTENTIONS
 from seq2seq_jax.cells import CELLS
 
 
@@ -30,6 +31,8 @@ class ModelSettings:
   bidirectional: bool
   bridge: str
   dropout: float
+  attention: str
+  input_feeding: bool
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,6 +126,15 @@ def _validate(s: Settings):
   m, d, t = s.model, s.data, s.train
   _one_of(m.cell, "model.cell", CELLS)
   _one_of(m.bridge, "model.bridge", BRIDGES)
+  _one_of(m.attention, "model.attention", ATTENTIONS)
+  _require(not m.input_feeding or m.attention.startswith("luong"),
+           "model.input_feeding", "applies to Luong attention only "
+           f"(model.attention is {m.attention!r})")
+  memory_size = m.hidden_size * (2 if m.bidirectional else 1)
+  _require(m.attention != "luong_dot" or decoder_hidden_size(m) == memory_size,
+           "model.attention", f"'luong_dot' needs the decoder size "
+           f"({decoder_hidden_size(m)}) to equal the encoder output size "
+           f"({memory_size}); use luong_general or set decoder_hidden_size")
   for option, value in [("model.num_layers", m.num_layers),
                         ("model.embedding_size", m.embedding_size),
                         ("model.hidden_size", m.hidden_size)]:

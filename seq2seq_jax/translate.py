@@ -14,6 +14,7 @@ import sys
 from absl import app
 from absl import flags
 
+from seq2seq_jax import attention_plot
 from seq2seq_jax import inference
 from seq2seq_jax import reporting
 from seq2seq_jax import workdir as workdir_lib
@@ -26,6 +27,9 @@ flags.DEFINE_integer("batch_size", 64, "Sentences per decoding batch.")
 flags.DEFINE_integer("beam_size", 1, "1 = greedy; more = beam search.")
 flags.DEFINE_float("alpha", 0.6, "GNMT length penalty exponent (beam search).")
 flags.DEFINE_integer("nbest", 1, "Hypotheses printed per input, tab-separated.")
+flags.DEFINE_string("plot_attention", None,
+                    "Save the attention heatmap of the (single) input sentence "
+                    "to this PNG file (attention models only).")
 flags.mark_flag_as_required("workdir")
 
 
@@ -52,6 +56,19 @@ def main(argv):
     sys.exit(2)
   for hypotheses in translations:
     print("\t".join(hypotheses))
+  if FLAGS.plot_attention:
+    if len(sentences) != 1:
+      print("error: --plot_attention takes exactly one sentence", file=sys.stderr)
+      sys.exit(2)
+    try:
+      source, target, weights = attention_plot.attention_matrix(
+          run, sentences[0].strip())
+    except ValueError as e:
+      print(f"error: {e}", file=sys.stderr)
+      sys.exit(2)
+    attention_plot.save_heatmap(source, target, weights, FLAGS.plot_attention)
+    print(f"attention heatmap written to {FLAGS.plot_attention}",
+          file=sys.stderr)
 
 
 if __name__ == "__main__":

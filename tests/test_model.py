@@ -9,10 +9,11 @@ from seq2seq_jax.settings import ModelSettings
 
 
 def _model(cell="lstm", bidirectional=False, bridge="copy", layers=2,
-           decoder_hidden_size=0):
+           decoder_hidden_size=0, attention="none", input_feeding=False):
   settings = ModelSettings(cell=cell, num_layers=layers, embedding_size=8,
                            hidden_size=12, decoder_hidden_size=decoder_hidden_size,
-                           bidirectional=bidirectional, bridge=bridge, dropout=0.0)
+                           bidirectional=bidirectional, bridge=bridge, dropout=0.0,
+                           attention=attention, input_feeding=input_feeding)
   return Seq2Seq(settings, source_vocab_size=15, target_vocab_size=17)
 
 

@@ -161,6 +161,10 @@ class WordVocabulary:
   def tokenize(self, text: str) -> List[str]:
     return self._pretokenizer.split(text)
 
+  def token(self, i: int) -> str:
+    """The surface string of one id (for attention plots)."""
+    return self._tokens[i] if 0 <= i < self.size else UNK_TEXT
+
   def encode(self, text: str) -> List[int]:
     return [self._ids.get(token, UNK_ID) for token in self.tokenize(text)]
 
@@ -246,6 +250,10 @@ class SentencePieceVocabulary:
 
   def encode(self, text: str) -> List[int]:
     return self._sp.encode(text, out_type=int)
+
+  def token(self, i: int) -> str:
+    """The piece of one id (for attention plots)."""
+    return self._sp.id_to_piece(i) if 0 <= i < self.size else "<unk>"
 
   def decode(self, ids: Iterable[int]) -> str:
     """Ids to text; stops at EOS, skips PAD and BOS, UNK shows as ' ⁇ '."""

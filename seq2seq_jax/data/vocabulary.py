@@ -38,6 +38,10 @@ class CharVocabulary:
   def encode(self, text: str) -> List[int]:
     return [self._ids.get(ch, UNK_ID) for ch in text]
 
+  def token(self, i: int) -> str:
+    """The symbol of one id (for attention plots)."""
+    return self._tokens[i] if 0 <= i < self.size else SPECIAL_TOKENS[UNK_ID]
+
   def decode(self, ids: Iterable[int]) -> str:
     """Ids to text; stops at EOS, skips PAD and BOS, shows UNK as '?'."""
     out = []

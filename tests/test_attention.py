@@ -1,0 +1,72 @@
+"""Attention: masked weights, padding invariance, step == sequence."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from seq2seq_jax.attention import Attention
+from seq2seq_jax.model import Seq2Seq
+from tests.test_model import SOURCE, TARGET, _model
+
+KINDS = ["bahdanau", "luong_dot", "luong_general", "luong_concat"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_padded_positions_get_exactly_zero_weight(kind):
+  rng = np.random.default_rng(0)
+  memory = jnp.asarray(rng.normal(size=(3, 5, 4)), jnp.float32)
+  query = jnp.asarray(rng.normal(size=(3, 4)), jnp.float32)
+  mask = jnp.asarray([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [0, 0, 0, 0, 0]], bool)
+  attention = Attention(kind, units=6, memory_size=4)
+  variables = attention.init(
+      jax.random.PRNGKey(0), query, memory, mask,
+      method=lambda module, q, m, k: module(q, module.keys(m), m, k))
+  keys = attention.apply(variables, memory, method=Attention.keys)
+  context, weights = attention.apply(variables, query, keys, memory, mask)
+  np.testing.assert_array_equal(weights[0, 3:], 0.0)
+  np.testing.assert_allclose(weights[:2].sum(-1), 1.0, rtol=1e-6)
+  np.testing.assert_array_equal(weights[2], 0.0)  # an all-padding row
+  np.testing.assert_array_equal(context[2], 0.0)
+  np.testing.assert_allclose(context, jnp.einsum("bs,bsd->bd", weights, memory),
+                             rtol=1e-6, atol=1e-6)
+  # Garbage in the padded memory changes nothing.
+  noisy = memory.at[0, 3:].set(1e3)
+  noisy_keys = attention.apply(variables, noisy, method=Attention.keys)
+  context2, weights2 = attention.apply(variables, query, noisy_keys, noisy, mask)
+  np.testing.assert_allclose(context2[0], context[0], rtol=1e-6, atol=1e-6)
+  np.testing.assert_allclose(weights2[0], weights[0], rtol=1e-6, atol=1e-6)
+
+
+def test_dot_scores_are_plain_inner_products():
+  memory = jnp.asarray([[[1.0, 0.0], [0.0, 1.0]]])
+  query = jnp.asarray([[2.0, 0.0]])
+  mask = jnp.ones((1, 2), bool)
+  attention = Attention("luong_dot", units=2, memory_size=2)
+  _, weights = attention.apply({}, query, memory, memory, mask)
+  e = np.exp([2.0, 0.0])
+  np.testing.assert_allclose(weights[0], e / e.sum(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("kind,cell,bidirectional,feeding", [
+    ("bahdanau", "gru", True, False),
+    ("luong_dot", "lstm", False, False),
+    ("luong_general", "rnn", True, True),
+    ("luong_concat", "lstm", False, True),
+])
+def test_attention_model_padding_invariance_and_step(kind, cell, bidirectional,
+                                                     feeding):
+  model = _model(cell, bidirectional, "linear" if bidirectional else "copy",
+                 attention=kind, input_feeding=feeding)
+  variables = model.init(jax.random.PRNGKey(0), SOURCE, TARGET)
+  logits = model.apply(variables, SOURCE, TARGET)
+  padded = np.concatenate([SOURCE, np.zeros((2, 3), np.int32)], axis=1)
+  np.testing.assert_allclose(model.apply(variables, padded, TARGET), logits,
+                             rtol=1e-5, atol=1e-5)
+  carry = model.apply(variables, SOURCE, method=Seq2Seq.encode)
+  for t in range(TARGET.shape[1]):
+    step_logits, carry = model.apply(variables, carry, TARGET[:, t],
+                                     method=Seq2Seq.decode_step)
+    np.testing.assert_allclose(step_logits, logits[:, t], rtol=1e-5, atol=1e-5)
+    weights = carry["attention"]
+    np.testing.assert_array_equal(weights[1, 2:], 0.0)  # row 1 has 2 tokens
+    np.testing.assert_allclose(weights.sum(-1), 1.0, rtol=1e-5)
