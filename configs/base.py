@@ -60,7 +60,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.train.num_steps = 12_000
   config.train.batch_size = 128
   config.train.optimizer = "adam"  # adam | adamw
-  config.train.learning_rate = 3e-3
+  config.train.learning_rate = 6e-3
   config.train.lr_schedule = "cosine"  # constant | cosine | linear | rsqrt
   config.train.warmup_steps = 100
   config.train.weight_decay = 0.0  # adamw only

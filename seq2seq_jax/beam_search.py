@@ -30,6 +30,7 @@ import jax
 import jax.numpy as jnp
 
 from seq2seq_jax.data.vocabulary import PAD_ID
+from seq2seq_jax import decoding
 from seq2seq_jax.decoding import StepFn
 
 NEG_INF = -jnp.inf
@@ -202,21 +203,10 @@ def sample(step_fn: StepFn, carry: Any, batch_size: int, max_length: int,
   row_keys = jax.vmap(jax.random.fold_in, (None, 0))(
       rng, jnp.arange(batch_size))
 
-  def cond(state):
-    i, _, _, _, finished = state
-    return (i < max_length) & ~jnp.all(finished)
-
-  def body(state):
-    i, tokens, carry, last, finished = state
-    logits, carry = step_fn(last, carry)
+  def choose(logits, i):
     keys = jax.vmap(jax.random.fold_in, (0, None))(row_keys, i)
-    chosen = jax.vmap(jax.random.categorical)(
-        keys, logits.astype(jnp.float32) / temperature).astype(jnp.int32)
-    chosen = jnp.where(finished, PAD_ID, chosen)
-    tokens = tokens.at[:, i].set(chosen)
-    return i + 1, tokens, carry, chosen, finished | (chosen == eos_id)
+    return jax.vmap(jax.random.categorical)(
+        keys, logits.astype(jnp.float32) / temperature)
 
-  state = (jnp.int32(0), jnp.full((batch_size, max_length), PAD_ID, jnp.int32),
-           carry, jnp.full((batch_size,), bos_id, jnp.int32),
-           jnp.zeros((batch_size,), bool))
-  return jax.lax.while_loop(cond, body, state)[1]
+  return decoding.generate(step_fn, carry, batch_size, max_length, bos_id,
+                           eos_id, choose)

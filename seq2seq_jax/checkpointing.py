@@ -8,6 +8,7 @@ previous one is used. If checkpoints exist but none loads, that is an error:
 never a silent fresh start over an existing run.
 """
 import os
+import time
 from typing import Any, Dict, Tuple
 
 from absl import logging
@@ -73,10 +74,22 @@ class Checkpointer:
         continue
       if failures:
         logging.warning("Resuming from the older checkpoint %s.", path)
+        self._set_aside([s for s in steps if s > step])
       return restored["state"], dict(restored["meta"])
     raise CheckpointError(
         "no usable checkpoint in " + self.directory + "; failures:\n  " +
         "\n  ".join(failures) + "\nMove the directory away to start afresh.")
+
+  def _set_aside(self, steps) -> None:
+    """Moves unusable checkpoints out of the way (kept for inspection), so
+    the resumed run can write those steps again."""
+    aside = self.directory + "_unusable"
+    os.makedirs(aside, exist_ok=True)
+    for step in steps:
+      target = os.path.join(aside, f"{step}.{time.strftime('%Y%m%d-%H%M%S')}")
+      os.replace(os.path.join(self.directory, str(step)), target)
+      logging.warning("Moved unusable checkpoint %s to %s.", step, target)
+    self.manager.reload()
 
   def close(self) -> None:
     self.manager.wait_until_finished()

@@ -13,9 +13,9 @@ from seq2seq_jax.data.vocabulary import PAD_ID
 StepFn = Callable[[jax.Array, Any], Tuple[jax.Array, Any]]
 
 
-def greedy_search(step_fn: StepFn, carry: Any, batch_size: int,
-                  max_length: int, bos_id: int, eos_id: int) -> jax.Array:
-  """Argmax decoding until every row has emitted EOS or max_length tokens.
+def generate(step_fn: StepFn, carry: Any, batch_size: int, max_length: int,
+             bos_id: int, eos_id: int, choose) -> jax.Array:
+  """Token-by-token decoding with a pluggable choice (argmax, sampling).
 
   Args:
     step_fn: (tokens [batch], carry) -> (logits [batch, vocab], carry).
@@ -23,9 +23,11 @@ def greedy_search(step_fn: StepFn, carry: Any, batch_size: int,
     batch_size: rows.
     max_length: most tokens generated per row (EOS included).
     bos_id, eos_id: start and end ids.
+    choose: (logits [batch, vocab], step index) -> tokens [batch].
 
   Returns:
     [batch, max_length] int32 tokens; EOS is kept, positions after it are PAD.
+    Stops as soon as every row has emitted EOS.
   """
   def cond(state):
     i, _, _, _, finished = state
@@ -34,7 +36,7 @@ def greedy_search(step_fn: StepFn, carry: Any, batch_size: int,
   def body(state):
     i, tokens, carry, last, finished = state
     logits, carry = step_fn(last, carry)
-    chosen = jnp.argmax(logits, axis=-1).astype(jnp.int32)
+    chosen = choose(logits, i).astype(jnp.int32)
     chosen = jnp.where(finished, PAD_ID, chosen)
     tokens = tokens.at[:, i].set(chosen)
     return i + 1, tokens, carry, chosen, finished | (chosen == eos_id)
@@ -43,3 +45,14 @@ def greedy_search(step_fn: StepFn, carry: Any, batch_size: int,
            carry, jnp.full((batch_size,), bos_id, jnp.int32),
            jnp.zeros((batch_size,), bool))
   return jax.lax.while_loop(cond, body, state)[1]
+
+
+def greedy_search(step_fn: StepFn, carry: Any, batch_size: int,
+                  max_length: int, bos_id: int, eos_id: int) -> jax.Array:
+  """Argmax decoding until every row has emitted EOS or max_length tokens.
+
+  Returns:
+    [batch, max_length] int32 tokens; EOS is kept, positions after it are PAD.
+  """
+  return generate(step_fn, carry, batch_size, max_length, bos_id, eos_id,
+                  lambda logits, i: jnp.argmax(logits, axis=-1))

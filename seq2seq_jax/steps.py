@@ -104,12 +104,8 @@ def eval_step(state: TrainState, batch: Dict[str, jax.Array]) -> Dict[str, jax.A
   return metrics_lib.sequence_sums(logits, batch["target_outputs"])[1]
 
 
-def greedy_predict(state: TrainState, source: jax.Array,
-                   max_length: int) -> jax.Array:
-  """Greedy decoding of a padded source batch -> [batch, max_length] ids.
-
-  Jit with `static_argnames="max_length"`.
-  """
+def _decoder(state: TrainState, source: jax.Array):
+  """(step_fn, initial carry) for the search functions, from encoding `source`."""
   variables = {"params": state.params}
   carry = state.model.apply(variables, source, method=Seq2Seq.encode)
 
@@ -117,6 +113,16 @@ def greedy_predict(state: TrainState, source: jax.Array,
     return state.model.apply(variables, carry, tokens,
                              method=Seq2Seq.decode_step)
 
+  return step_fn, carry
+
+
+def greedy_predict(state: TrainState, source: jax.Array,
+                   max_length: int) -> jax.Array:
+  """Greedy decoding of a padded source batch -> [batch, max_length] ids.
+
+  Jit with `static_argnames="max_length"`.
+  """
+  step_fn, carry = _decoder(state, source)
   return decoding.greedy_search(step_fn, carry, source.shape[0], max_length,
                                 BOS_ID, EOS_ID)
 
@@ -129,13 +135,7 @@ def beam_predict(state: TrainState, source: jax.Array, max_length: int,
     (tokens [batch, nbest, max_length], scores [batch, nbest]), best first.
     Jit with `static_argnames=("max_length", "beam_size", "nbest")`.
   """
-  variables = {"params": state.params}
-  carry = state.model.apply(variables, source, method=Seq2Seq.encode)
-
-  def step_fn(tokens, carry):
-    return state.model.apply(variables, carry, tokens,
-                             method=Seq2Seq.decode_step)
-
+  step_fn, carry = _decoder(state, source)
   return beam_search.beam_search(step_fn, carry, source.shape[0], max_length,
                                  BOS_ID, EOS_ID, beam_size=beam_size,
                                  alpha=alpha, nbest=nbest)

@@ -1,0 +1,146 @@
+"""Faults: SIGTERM, a corrupt newest checkpoint, non-finite losses."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from seq2seq_jax import metrics as metrics_lib
+from seq2seq_jax import optimizer as optimizer_lib
+from seq2seq_jax import reporting
+from seq2seq_jax import settings as settings_lib
+from seq2seq_jax import steps
+from seq2seq_jax import train
+from seq2seq_jax.model import Seq2Seq
+from tests.conftest import ROOT
+
+
+def _lines(workdir):
+  return [json.dumps(r, sort_keys=True) for r in reporting.read(str(workdir))]
+
+
+@pytest.mark.slow
+def test_sigterm_saves_exits_75_and_resumes_exactly(tmp_path, tfds_dir):
+  args = [sys.executable, "-m", "seq2seq_jax.main", "--config=configs/smoke.py",
+          f"--config.data.tfds_data_dir={tfds_dir}",
+          "--config.train.num_steps=400", "--config.train.log_every=5",
+          "--config.train.eval_every=400", "--config.train.checkpoint_every=400"]
+  straight = tmp_path / "straight"
+  subprocess.run(args + [f"--workdir={straight}"], cwd=ROOT, check=True,
+                 capture_output=True, timeout=300)
+  resumed = tmp_path / "resumed"
+  process = subprocess.Popen(args + [f"--workdir={resumed}"], cwd=ROOT,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+  deadline = time.time() + 240
+  while time.time() < deadline:  # wait until training is under way
+    path = resumed / "metrics.jsonl"
+    if path.exists() and path.read_text().count("\n") >= 2:
+      break
+    time.sleep(0.05)
+  process.send_signal(signal.SIGTERM)
+  _, stderr = process.communicate(timeout=120)
+  assert process.returncode == train.PREEMPTED_EXIT_CODE, stderr.decode()[-2000:]
+  stopped = sorted(int(s) for s in os.listdir(resumed / "checkpoints"))
+  assert stopped and stopped[-1] < 400  # saved where it stopped
+  assert b"preempted: checkpoint written at step" in stderr
+  subprocess.run(args + [f"--workdir={resumed}"], cwd=ROOT, check=True,
+                 capture_output=True, timeout=300)
+  assert _lines(resumed) == _lines(straight)
+
+
+@pytest.mark.slow
+def test_corrupt_newest_checkpoint_falls_back_to_the_previous(
+    smoke_config, tmp_path, caplog):
+  smoke_config.train.num_steps = 20
+  smoke_config.train.checkpoint_every = 10
+  train.train_and_evaluate(smoke_config, str(tmp_path / "straight"))
+  workdir = tmp_path / "run"
+  smoke_config.train.max_steps_per_run = 0
+  train.train_and_evaluate(smoke_config, str(workdir))
+  # Damage step 20: truncate every array file of its state.
+  for root, _, files in os.walk(workdir / "checkpoints" / "20" / "state"):
+    for name in files:
+      if "manifest" in name or name.endswith(".zarray") or "ocdbt" in root:
+        with open(os.path.join(root, name), "r+b") as f:
+          f.truncate(3)
+  smoke_config.train.num_steps = 20
+  train.train_and_evaluate(smoke_config, str(workdir))
+  assert "is unusable" in caplog.text
+  assert "Resuming from the older checkpoint" in caplog.text
+  assert _lines(workdir) == _lines(tmp_path / "straight")
+
+
+@pytest.mark.slow
+def test_no_usable_checkpoint_is_an_error_not_a_fresh_start(smoke_config,
+                                                             tmp_path):
+  smoke_config.train.num_steps = 10
+  smoke_config.train.checkpoint_every = 10
+  train.train_and_evaluate(smoke_config, str(tmp_path))
+  for root, _, files in os.walk(tmp_path / "checkpoints"):
+    for name in files:
+      with open(os.path.join(root, name), "r+b") as f:
+        f.truncate(0)
+  from seq2seq_jax import checkpointing  # pylint: disable=g-import-not-at-top
+  with pytest.raises(checkpointing.CheckpointError, match="no usable checkpoint"):
+    train.train_and_evaluate(smoke_config, str(tmp_path))
+
+
+def _tiny_state():
+  from configs import smoke  # pylint: disable=g-import-not-at-top
+  s = settings_lib.from_config(smoke.get_config())
+  model = Seq2Seq(s.model, 20, 20)
+  return steps.create_train_state(model, optimizer_lib.make_optimizer(s.train),
+                                  steps.StepOptions(), jax.random.PRNGKey(0), 4, 4)
+
+
+BATCH = {"source": jnp.asarray([[4, 5, 6, 0]]),
+         "target_inputs": jnp.asarray([[1, 7, 8, 0]]),
+         "target_outputs": jnp.asarray([[7, 8, 2, 0]])}
+
+
+def test_nonfinite_loss_skips_the_update_and_is_counted(monkeypatch):
+  state = _tiny_state()
+  before = jax.tree.map(np.asarray, state.params)
+  real_sums = metrics_lib.sequence_sums
+
+  def poisoned(*args, **kwargs):
+    loss, sums = real_sums(*args, **kwargs)
+    return loss * jnp.nan, sums
+
+  monkeypatch.setattr(metrics_lib, "sequence_sums", poisoned)
+  state, metrics = steps.train_step(state, BATCH, jax.random.PRNGKey(1))
+  state, metrics = steps.train_step(state, BATCH, jax.random.PRNGKey(1))
+  assert float(metrics["skipped"]) == 1.0
+  assert int(state.nonfinite_consecutive) == 2
+  assert int(state.nonfinite_total) == 2
+  assert int(state.step) == 2
+  for a, b in zip(jax.tree.leaves(before), jax.tree.leaves(state.params)):
+    np.testing.assert_array_equal(a, b)  # params untouched
+  assert all(np.isfinite(x).all() for x in jax.tree.leaves(state.opt_state)
+             if np.issubdtype(np.asarray(x).dtype, np.floating))
+  monkeypatch.setattr(metrics_lib, "sequence_sums", real_sums)
+  state, metrics = steps.train_step(state, BATCH, jax.random.PRNGKey(1))
+  assert float(metrics["skipped"]) == 0.0
+  assert int(state.nonfinite_consecutive) == 0
+  assert int(state.nonfinite_total) == 2
+  assert any(not np.array_equal(a, b) for a, b in
+             zip(jax.tree.leaves(before), jax.tree.leaves(state.params)))
+
+
+@pytest.mark.slow
+def test_training_stops_after_too_many_nonfinite_steps(smoke_config, tmp_path,
+                                                       monkeypatch):
+  real_sums = metrics_lib.sequence_sums
+  monkeypatch.setattr(metrics_lib, "sequence_sums",
+                      lambda *a, **k: (lambda r: (r[0] * jnp.nan, r[1]))(
+                          real_sums(*a, **k)))
+  smoke_config.train.max_consecutive_nonfinite = 3
+  smoke_config.train.label_smoothing = 0.01  # a fresh trace of train_step
+  with pytest.raises(train.NonFiniteError, match="step 3: 3 consecutive"):
+    train.train_and_evaluate(smoke_config, str(tmp_path))
