@@ -13,13 +13,13 @@ from typing import Dict, Optional
 
 from absl import logging
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
 from seq2seq_jax import checkpointing
 from seq2seq_jax import evaluation
 from seq2seq_jax import optimizer as optimizer_lib
+from seq2seq_jax import partitioning
 from seq2seq_jax import reporting
 from seq2seq_jax import settings as settings_lib
 from seq2seq_jax import steps
@@ -111,7 +111,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Dict[
   options = steps.StepOptions(label_smoothing=s.train.label_smoothing,
                               teacher_forcing=s.train.teacher_forcing)
   init_rng, train_rng = jax.random.split(jax.random.PRNGKey(s.seed))
-  state = steps.create_train_state(model, tx, options, init_rng, *shapes)
+  mesh = partitioning.make_mesh()
+  partitioning.check_batch_size(s.train.batch_size, "train.batch_size")
+  state = partitioning.replicate(
+      steps.create_train_state(model, tx, options, init_rng, *shapes), mesh)
   num_params = sum(x.size for x in jax.tree.leaves(state.params))
   reporting.log(f"model: {num_params:,} parameters; devices: {jax.devices()}")
 
@@ -149,7 +152,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Dict[
   results = {}
   with _StopSignal() as stop:
     for step in range(start_step, s.train.num_steps):
-      batch = jax.tree.map(jnp.asarray, stream.batch(step))
+      batch = partitioning.shard_batch(stream.batch(step), mesh)
       state, metrics = steps.jit_train_step(state, batch, train_rng)
       window.add(metrics)
       done = step + 1
