@@ -19,6 +19,7 @@ from seq2seq_jax import settings as settings_lib
 from seq2seq_jax import steps
 from seq2seq_jax import workdir as workdir_lib
 from seq2seq_jax.data import datasets  # pylint: disable=unused-import  (registers vocabulary kinds)
+from seq2seq_jax.data import text_pairs
 from seq2seq_jax.data import vocabulary
 from seq2seq_jax.model import Seq2Seq
 
@@ -80,6 +81,8 @@ def encode_sources(run: LoadedRun, texts: Sequence[str]) -> np.ndarray:
   """
   rows = np.zeros((len(texts), run.source_length), np.int32)
   for index, text in enumerate(texts):
+    if run.settings.data.preset == "tutorial":  # as the training data was
+      text = text_pairs.normalize_tutorial(text)
     ids = run.source_vocab.encode(text)
     if len(ids) > run.source_length:
       logging.warning("input %d has %d tokens; truncated to the model's limit "

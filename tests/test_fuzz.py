@@ -47,6 +47,7 @@ class _FakeRun:
 
     class _Data:
       reverse_source = reverse
+      preset = "none"
 
     class _Settings:
       data = _Data()
