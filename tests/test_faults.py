@@ -144,3 +144,11 @@ def test_training_stops_after_too_many_nonfinite_steps(smoke_config, tmp_path,
   smoke_config.train.label_smoothing = 0.01  # a fresh trace of train_step
   with pytest.raises(train.NonFiniteError, match="step 3: 3 consecutive"):
     train.train_and_evaluate(smoke_config, str(tmp_path))
+
+
+def test_unwritable_workdir_fails_at_start(smoke_config, tmp_path):
+  blocker = tmp_path / "a_file"
+  blocker.write_text("not a directory")
+  from seq2seq_jax import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
+  with pytest.raises(workdir_lib.WorkdirError, match="is not writable"):
+    train.train_and_evaluate(smoke_config, str(blocker / "run"))
