@@ -59,6 +59,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.train = ml_collections.ConfigDict()
   config.train.num_steps = 12_000
   config.train.batch_size = 128
+  # > 0: batch by a token budget instead (rows x padded length per batch,
+  # bucketed by config.data.pad_multiple); batch_size is then unused.
+  config.train.batch_tokens = 0
   config.train.optimizer = "adam"  # adam | adamw
   config.train.learning_rate = 6e-3
   config.train.lr_schedule = "cosine"  # constant | cosine | linear | rsqrt

@@ -90,6 +90,8 @@ class Decoder(nn.Module):
     """
     if teacher_forcing >= 1.0 and self.attention == "none":
       return self._teacher_forced(carry["layers"], target_inputs, train)
+    if teacher_forcing >= 1.0:
+      return self._teacher_forced_attention(carry, target_inputs, train)
     return self._stepwise(carry, target_inputs, train, teacher_forcing)
 
   def _teacher_forced(self, layer_carries, target_inputs, train):
@@ -103,6 +105,20 @@ class Decoder(nn.Module):
       _, x = layer(layer_carries[index], x, mask)
     x = self.dropout_layer(x, deterministic=not train)
     return self.output_projection(x)
+
+  def _teacher_forced_attention(self, carry, target_inputs, train):
+    # Attention needs the state of the previous step, so the recurrence runs
+    # step by step; the output projection (and its gradient, the largest
+    # matmul) is applied once to all steps' readouts after the loop.
+    def body(module, carry, tokens):
+      return module.readout(carry, tokens, train=train)
+
+    scan = nn.scan(body, variable_broadcast="params",
+                   split_rngs={"params": False, "dropout": True})
+    _, readouts = scan(self, carry, target_inputs.T)
+    readouts = self.dropout_layer(jnp.swapaxes(readouts, 0, 1),
+                                  deterministic=not train)
+    return self.output_projection(readouts)
 
   def _stepwise(self, carry, target_inputs, train, teacher_forcing):
     batch_size, length = target_inputs.shape
@@ -139,6 +155,12 @@ class Decoder(nn.Module):
       (new carry, logits [batch, vocab]); with attention, the new carry's
       "attention" holds this step's weights [batch, source].
     """
+    new_carry, x = self.readout(carry, tokens, train=train)
+    x = self.dropout_layer(x, deterministic=not train)
+    return new_carry, self.output_projection(x)
+
+  def readout(self, carry: DecodeCarry, tokens: jax.Array, *, train: bool):
+    """One step up to the output layer: (new carry, readout [batch, features])."""
     new_carry = dict(carry)
     embedded = self.dropout_layer(self.embedding(tokens), deterministic=not train)
     x = embedded
@@ -166,5 +188,4 @@ class Decoder(nn.Module):
         new_carry["feed"] = x
     if self.attention != "none":
       new_carry["attention"] = weights
-    x = self.dropout_layer(x, deterministic=not train)
-    return new_carry, self.output_projection(x)
+    return new_carry, x

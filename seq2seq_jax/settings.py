@@ -67,6 +67,7 @@ class DataSettings:
 class TrainSettings:
   num_steps: int
   batch_size: int
+  batch_tokens: int
   optimizer: str
   learning_rate: float
   lr_schedule: str
@@ -172,6 +173,10 @@ def _validate(s: Settings):
                         ("train.max_consecutive_nonfinite",
                          t.max_consecutive_nonfinite)]:
     _require(value > 0, option, f"must be positive, got {value}")
+  _require(t.batch_tokens >= 0, "train.batch_tokens",
+           f"must be >= 0 (0 = batch by sentences), got {t.batch_tokens}")
+  _require(not t.batch_tokens or d.pad_multiple > 0, "train.batch_tokens",
+           "needs length buckets: set config.data.pad_multiple > 0")
   _require(t.max_steps_per_run >= 0, "train.max_steps_per_run",
            f"must be >= 0 (0 = no limit), got {t.max_steps_per_run}")
   _require(t.learning_rate > 0, "train.learning_rate",
@@ -206,9 +211,24 @@ def from_config(config: ml_collections.ConfigDict) -> Settings:
   return settings
 
 
+# Keys added after workdirs were first written, with the value that means
+# "old behaviour": a config.json without them is read as having these.
+ADDED_KEYS = {("train", "batch_tokens"): 0}
+
+
+def with_added_keys(raw: Dict[str, Any]) -> Dict[str, Any]:
+  """A copy of a config dict with absent ADDED_KEYS set to their defaults."""
+  raw = {k: dict(v) if isinstance(v, dict) else v for k, v in raw.items()}
+  for (section, key), default in ADDED_KEYS.items():
+    if isinstance(raw.get(section), dict):
+      raw[section].setdefault(key, default)
+  return raw
+
+
 def from_dict(raw: Dict[str, Any]) -> Settings:
   """Settings from a plain dict (e.g. a workdir's config.json), unvalidated:
   a finished run is reloaded even where its data paths no longer exist."""
+  raw = with_added_keys(raw)
   top = {"seed", "model", "data", "train", "decode"}
   unknown = sorted(set(raw) - top)
   if unknown:

@@ -9,6 +9,7 @@ import json
 import os
 from typing import Any, Dict
 
+from seq2seq_jax import settings
 from seq2seq_jax.data import vocabulary
 
 CONFIG_FILE = "config.json"
@@ -53,7 +54,7 @@ def check_or_write_config(workdir: str, config: Dict[str, Any]) -> None:
   path = os.path.join(workdir, CONFIG_FILE)
   if os.path.exists(path):
     with open(path, encoding="utf-8") as f:
-      previous = _flatten(json.load(f))
+      previous = _flatten(settings.with_added_keys(json.load(f)))
     current = _flatten(config)
     differing = sorted(
         key for key in set(previous) | set(current)

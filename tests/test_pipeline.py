@@ -88,3 +88,63 @@ def test_bucketed_stream_pads_to_multiples_and_covers_the_epoch():
   assert len(shapes) <= 4
   # Sorting within chunks keeps padding far below padding to the longest.
   assert padding < 0.25 * real
+
+
+def _random_split(n, seed=0, longest=30):
+  rng = np.random.default_rng(seed)
+  sources = [rng.integers(4, 50, rng.integers(1, longest)).tolist()
+             for _ in range(n)]
+  targets = [rng.integers(4, 50, rng.integers(1, longest)).tolist()
+             for _ in range(n)]
+  return _split(sources, targets)
+
+
+def _first_token_signature(batch):
+  """(source, target) rows of a batch as tuples, empty rows left out."""
+  rows = []
+  for source, target in zip(batch["source"], batch["target_outputs"]):
+    if target[0]:
+      rows.append((tuple(source[source > 0]), tuple(target[target > 0])))
+  return rows
+
+
+def test_token_budget_stream_covers_each_epoch_once_within_budget():
+  split = _random_split(300)
+  stream = pipeline.TokenBudgetStream(split, batch_tokens=256, seed=3,
+                                      source_length=29, target_length=30,
+                                      reverse_source=False, pad_multiple=8,
+                                      row_multiple=2)
+  assert set(stream.shapes) <= {8, 16, 24, 32}
+  assert all(rows % 2 == 0 and rows * length <= 256
+             for length, rows in stream.shapes.items())
+  for epoch in range(2):
+    seen = []
+    for step in range(epoch * stream.batches_per_epoch,
+                      (epoch + 1) * stream.batches_per_epoch):
+      batch = stream.batch(step)
+      rows, length = batch["source"].shape
+      assert batch["target_outputs"].shape == (rows, length)
+      assert stream.shapes[length] == rows
+      seen += _first_token_signature(batch)
+    expected = [(tuple(s), tuple(t) + (EOS_ID,))
+                for s, t in zip(split.source_ids, split.target_ids)]
+    assert sorted(seen) == sorted(expected)  # every example exactly once
+
+
+def test_token_budget_stream_is_a_function_of_seed_and_step():
+  split = _random_split(200)
+  make = lambda seed: pipeline.TokenBudgetStream(split, 200, seed, 29, 30,
+                                                 False, 8)
+  stream, again = make(1), make(1)
+  for step in [0, 5, stream.batches_per_epoch + 2, 3]:
+    for key, value in stream.batch(step).items():
+      np.testing.assert_array_equal(value, again.batch(step)[key])
+  assert any(not np.array_equal(make(1).batch(s)["source"],
+                                make(2).batch(s)["source"]) for s in range(5))
+
+
+def test_token_budget_too_small_for_the_longest_bucket_is_an_error():
+  with pytest.raises(ValueError, match="batch_tokens=20 cannot hold one "
+                     "example of padded length 24"):
+    pipeline.TokenBudgetStream(_split([[4] * 20], [[5] * 3]), 20, 0, 20, 4,
+                               False, 8)

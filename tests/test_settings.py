@@ -32,6 +32,8 @@ def test_base_config_is_locked():
     ("data.min_length", 0, "empty sequences"),
     ("train.teacher_forcing", 1.5, "probability"),
     ("train.num_steps", 0, "train.num_steps"),
+    ("train.batch_tokens", -1, "train.batch_tokens"),
+    ("train.batch_tokens", 512, "set config.data.pad_multiple > 0"),
 ])
 def test_invalid_values_name_the_option(option, value, message):
   config = base.get_config()

@@ -124,6 +124,79 @@ class TrainStream:
                       self.reverse_source)
 
 
+class TokenBudgetStream:
+  """Shuffled training batches of about `batch_tokens` padded tokens each.
+
+  Each example falls in a length bucket L = its longer side (target with
+  BOS/EOS) rounded up to `pad_multiple`; a batch of bucket L has shape
+  [rows_L, L, L] with rows_L = batch_tokens // L rounded down to a multiple of
+  `row_multiple` (the device count). Short sentences thus come in big batches
+  and long ones in small batches, so every step costs about the same, and
+  there is one compiled shape per bucket. An epoch visits every example once:
+  its permutation (seeded by (seed, epoch)) is split by bucket, cut into
+  batches (a bucket's last batch may have empty rows, which weigh nothing),
+  and the batch order is shuffled. The number of batches per epoch does not
+  depend on the permutation, so the data position is the step count, as in
+  TrainStream.
+  """
+
+  def __init__(self, split: Split, batch_tokens: int, seed: int,
+               source_length: int, target_length: int, reverse_source: bool,
+               pad_multiple: int, row_multiple: int = 1):
+    if pad_multiple <= 0:
+      raise ValueError("config.train.batch_tokens needs length buckets: set "
+                       "config.data.pad_multiple > 0")
+    self.split = split
+    self.seed = seed
+    self.reverse_source = reverse_source
+    longest = round_up(max(source_length, target_length), pad_multiple)
+    lengths = np.asarray([max(len(s), len(t) + 1) for s, t in
+                          zip(split.source_ids, split.target_ids)])
+    self._bucket_of = np.minimum(
+        -(-lengths // pad_multiple) * pad_multiple, longest)
+    self.rows = {}
+    for length in np.unique(self._bucket_of).tolist():
+      rows = batch_tokens // length // row_multiple * row_multiple
+      if rows < 1:
+        raise ValueError(
+            f"config.train.batch_tokens={batch_tokens} cannot hold one "
+            f"example of padded length {length}"
+            + (f" on each of {row_multiple} devices" if row_multiple > 1
+               else "") + f"; use at least {length * row_multiple}")
+      self.rows[length] = rows
+    counts = {length: int(np.sum(self._bucket_of == length))
+              for length in self.rows}
+    self.batches_per_epoch = sum(-(-counts[length] // rows)
+                                 for length, rows in self.rows.items())
+    self._epoch, self._batches = None, None
+
+  @property
+  def shapes(self):
+    """{padded length: rows}: the batch shapes this stream produces."""
+    return dict(self.rows)
+
+  def _epoch_batches(self, epoch: int):
+    """The epoch's batches: a list of (padded length, example indices)."""
+    if epoch != self._epoch:
+      rng = np.random.default_rng([self.seed, epoch])
+      order = rng.permutation(len(self.split))
+      batches = []
+      for length, rows in self.rows.items():
+        members = order[self._bucket_of[order] == length]
+        batches += [(length, members[start:start + rows])
+                    for start in range(0, len(members), rows)]
+      self._epoch = epoch
+      self._batches = [batches[i] for i in rng.permutation(len(batches))]
+    return self._batches
+
+  def batch(self, step: int) -> Batch:
+    """The batch consumed by training step `step` (0-based)."""
+    epoch, position = divmod(step, self.batches_per_epoch)
+    length, indices = self._epoch_batches(epoch)[position]
+    return make_batch(self.split, indices, length, length, self.reverse_source,
+                      self.rows[length])
+
+
 def eval_batches(split: Split, batch_size: int, source_length: int,
                  target_length: int, reverse_source: bool,
                  limit: int | None = None) -> Iterator[Batch]:
