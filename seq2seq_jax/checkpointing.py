@@ -6,8 +6,14 @@ restore the newest step is tried first; a checkpoint that fails to load
 (truncated file, missing array, wrong shapes) is logged with its path and the
 previous one is used. If checkpoints exist but none loads, that is an error:
 never a silent fresh start over an existing run.
+
+A failed write (disk full, permissions) raises CheckpointError naming the
+directory and the cause; the checkpoints already written stay usable, since
+Orbax only renames a step into place once all of it is on disk.
 """
+import contextlib
 import os
+import signal
 import time
 from typing import Any, Dict, Tuple
 
@@ -16,8 +22,13 @@ import jax
 import orbax.checkpoint as ocp
 
 
+# Fault injection for tests: SIGKILL this process while the checkpoint of the
+# step given in this variable is being written (tests/test_crash_recovery.py).
+KILL_DURING_SAVE_ENV = "SEQ2SEQ_JAX_TEST_KILL_DURING_SAVE"
+
+
 class CheckpointError(RuntimeError):
-  """No usable checkpoint in a workdir that has checkpoints."""
+  """No usable checkpoint in a workdir that has checkpoints, or a failed save."""
 
 
 class Checkpointer:
@@ -32,12 +43,31 @@ class Checkpointer:
                                              create=True))
 
   def save(self, step: int, state, meta: Dict[str, Any]) -> None:
-    self.manager.save(step, args=ocp.args.Composite(
-        state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
-        force=True)
+    """Starts writing `step` in the background (errors surface here or at
+    the next save/wait/close, as CheckpointError)."""
+    with self._write_errors(f"step {step}"):
+      self.manager.save(step, args=ocp.args.Composite(
+          state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
+          force=True)
+    if os.environ.get(KILL_DURING_SAVE_ENV) == str(step):
+      os.kill(os.getpid(), signal.SIGKILL)  # mid-write: the files are partial
 
   def wait(self) -> None:
-    self.manager.wait_until_finished()
+    with self._write_errors("a checkpoint"):
+      self.manager.wait_until_finished()
+
+  @contextlib.contextmanager
+  def _write_errors(self, what: str):
+    """Turns any failure of a write into CheckpointError naming the place."""
+    try:
+      yield
+    except CheckpointError:
+      raise
+    except Exception as e:  # pylint: disable=broad-except
+      raise CheckpointError(
+          f"could not write {what} under {self.directory}: "
+          f"{type(e).__name__}: {e}. Earlier checkpoints are intact; free "
+          "space or fix the directory, then rerun to resume.") from e
 
   def delete_after(self, step: int) -> None:
     """Drops checkpoints newer than `step` (from work lost before a resume)."""
@@ -92,7 +122,7 @@ class Checkpointer:
     self.manager.reload()
 
   def close(self) -> None:
-    self.manager.wait_until_finished()
+    self.wait()
     self.manager.close()
 
 

@@ -1,4 +1,5 @@
 """Faults: SIGTERM, a corrupt newest checkpoint, non-finite losses."""
+import errno
 import json
 import os
 import signal
@@ -152,3 +153,31 @@ def test_unwritable_workdir_fails_at_start(smoke_config, tmp_path):
   from seq2seq_jax import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
   with pytest.raises(workdir_lib.WorkdirError, match="is not writable"):
     train.train_and_evaluate(smoke_config, str(blocker / "run"))
+
+
+@pytest.mark.slow
+def test_disk_full_at_save_is_a_clear_error_and_loses_nothing(
+    smoke_config, tmp_path, monkeypatch):
+  from orbax.checkpoint._src.handlers import json_checkpoint_handler  # pylint: disable=g-import-not-at-top
+  from seq2seq_jax import checkpointing  # pylint: disable=g-import-not-at-top
+  smoke_config.train.num_steps = 30
+  smoke_config.train.checkpoint_every = 10
+  smoke_config.train.eval_every = 30
+  train.train_and_evaluate(smoke_config, str(tmp_path / "straight"))
+  handler = json_checkpoint_handler.JsonCheckpointHandler
+  real_save = handler._save_fn  # pylint: disable=protected-access
+
+  async def disk_full_at_step_20(self, item, directory):
+    if f"{os.sep}checkpoints{os.sep}20." in str(directory):
+      raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(directory))
+    return await real_save(self, item, directory)
+
+  monkeypatch.setattr(handler, "_save_fn", disk_full_at_step_20)
+  workdir = tmp_path / "run"
+  with pytest.raises(checkpointing.CheckpointError,
+                     match=r"could not write .*No space left on device"):
+    train.train_and_evaluate(smoke_config, str(workdir))
+  monkeypatch.setattr(handler, "_save_fn", real_save)
+  assert sorted(os.listdir(workdir / "checkpoints"))[0] == "10"
+  train.train_and_evaluate(smoke_config, str(workdir))  # resumes from 10
+  assert _lines(workdir) == _lines(tmp_path / "straight")
