@@ -20,6 +20,7 @@ from seq2seq_jax import checkpointing
 from seq2seq_jax import evaluation
 from seq2seq_jax import optimizer as optimizer_lib
 from seq2seq_jax import partitioning
+from seq2seq_jax import provenance
 from seq2seq_jax import reporting
 from seq2seq_jax import settings as settings_lib
 from seq2seq_jax import steps
@@ -112,7 +113,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Dict[
                               teacher_forcing=s.train.teacher_forcing)
   init_rng, train_rng = jax.random.split(jax.random.PRNGKey(s.seed))
   mesh = partitioning.make_mesh()
-  partitioning.check_batch_size(s.train.batch_size, "train.batch_size")
+  if not s.train.batch_tokens:
+    partitioning.check_batch_size(s.train.batch_size, "train.batch_size")
   state = partitioning.replicate(
       steps.create_train_state(model, tx, options, init_rng, *shapes), mesh)
   num_params = sum(x.size for x in jax.tree.leaves(state.params))
@@ -130,14 +132,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Dict[
     reporting.log(f"resumed from step {int(state.step)} "
                   f"(data position {meta['data_position']})")
   start_step = int(state.step)
+  provenance.record(workdir, start_step)
   best_checkpointer.delete_after(start_step)
   log = reporting.MetricsLog(workdir)
   dropped = log.truncate_after(start_step)
   if dropped:
     reporting.log(f"dropped {dropped} metric lines written after step {start_step}")
-  stream = pipeline.TrainStream(corpus.splits["train"], s.train.batch_size,
-                                s.seed, *shapes, s.data.reverse_source,
-                                s.data.pad_multiple)
+  stream = _train_stream(s, corpus.splits["train"], shapes)
 
   def save(step):
     checkpointer.save(step, state, {
@@ -205,6 +206,23 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Dict[
   best_checkpointer.close()
   log.close()
   return results
+
+
+def _train_stream(s, split, shapes):
+  """Batches by sentence count, or by token budget with one shape per bucket."""
+  if not s.train.batch_tokens:
+    return pipeline.TrainStream(split, s.train.batch_size, s.seed, *shapes,
+                                s.data.reverse_source, s.data.pad_multiple)
+  try:
+    stream = pipeline.TokenBudgetStream(
+        split, s.train.batch_tokens, s.seed, *shapes, s.data.reverse_source,
+        s.data.pad_multiple, row_multiple=jax.device_count())
+  except ValueError as e:
+    raise settings_lib.ConfigError(str(e)) from None
+  reporting.log("token-budget batches (padded length: rows): " + ", ".join(
+      f"{length}: {rows}" for length, rows in stream.shapes.items()) +
+                f"; {stream.batches_per_epoch} batches per epoch")
+  return stream
 
 
 class TrainWindow:

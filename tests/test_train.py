@@ -1,4 +1,5 @@
 """Training: loss goes down, seeds reproduce, resume equals an uninterrupted run."""
+import importlib.metadata
 import json
 import os
 
@@ -60,6 +61,7 @@ def test_fixed_seed_gives_identical_metrics(smoke_config, tmp_path):
 @pytest.mark.parametrize("overrides", [
     {},  # the smoke model
     {"model.cell": "gru", "model.dropout": 0.3, "train.teacher_forcing": 0.5},
+    {"train.batch_tokens": 96, "data.pad_multiple": 2},
 ])
 def test_resume_equals_uninterrupted_run(smoke_config, tmp_path, overrides):
   for key, value in overrides.items():
@@ -93,6 +95,19 @@ def test_resume_with_a_different_model_is_refused(smoke_config, tmp_path):
     _run(smoke_config, tmp_path)
 
 
+def test_workdir_from_before_an_added_key_still_resumes(smoke_config,
+                                                        tmp_path):
+  smoke_config.train.num_steps = 10
+  _run(smoke_config, tmp_path)
+  path = tmp_path / "config.json"
+  old = json.loads(path.read_text())
+  del old["train"]["batch_tokens"]  # written before the key existed
+  path.write_text(json.dumps(old))
+  smoke_config.train.num_steps = 20
+  _run(smoke_config, tmp_path)
+  assert max(r["step"] for r in reporting.read(str(tmp_path))) == 20
+
+
 def test_metrics_after_the_checkpoint_are_replaced_on_resume(smoke_config,
                                                                tmp_path):
   smoke_config.train.num_steps = 20
@@ -105,3 +120,17 @@ def test_metrics_after_the_checkpoint_are_replaced_on_resume(smoke_config,
   shutil.rmtree(ocp_dir)
   _run(smoke_config, tmp_path)
   assert _lines(tmp_path) == straight
+
+
+def test_run_info_records_versions_devices_commit_and_restarts(smoke_config,
+                                                               tmp_path):
+  smoke_config.train.num_steps = 10
+  _run(smoke_config, tmp_path)
+  smoke_config.train.num_steps = 20
+  _run(smoke_config, tmp_path)
+  info = json.loads((tmp_path / "run_info.json").read_text())
+  assert info["start_step"] == 10
+  assert [h["start_step"] for h in info["history"]] == [0]
+  assert info["packages"]["jax"] == importlib.metadata.version("jax")
+  assert info["devices"] and info["devices"][0].startswith("cpu")
+  assert info["git_commit"] is None or len(info["git_commit"]) == 40

@@ -1,5 +1,6 @@
 """Tests for seq2seq_jax.data.translation_builder: TFDS builds and loaders."""
 import dataclasses
+import logging
 import os
 
 import pytest
@@ -117,9 +118,21 @@ def test_multi30k_builds_any_language_pair(tmp_path):
       "train": 6, "validation": 3, "test": 2}
   assert sorted(_records(sources["validation"])) == [
       (f"Ein Hund val {i}.", f"A dog val {i}.") for i in range(3)]
-  fr_en = tb.multi30k_splits(tb.Multi30kSpec(directory, "fr", "en"))
+  fr_en, report = tb.multi30k_splits(tb.Multi30kSpec(directory, "fr", "en"))
+  assert "Multi30k test fr-en: kept 2" in report
   assert fr_en["test"] == [("Un chien test_2016_flickr 0.", "A dog test_2016_flickr 0."),
                            ("Un chien test_2016_flickr 1.", "A dog test_2016_flickr 1.")]
+
+
+def test_build_report_is_logged_at_every_load_not_only_the_first(tmp_path,
+                                                                caplog):
+  spec = tb.Multi30kSpec(directory=_tiny_multi30k(tmp_path),
+                         source_language="de", target_language="en")
+  for _ in range(2):  # builds, then reads the prepared dataset
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+      tb.prepare_multi30k(spec, str(tmp_path / "tfds"))
+    assert "Multi30k train de-en: kept 6" in caplog.text
 
 
 def test_multi30k_errors(tmp_path):

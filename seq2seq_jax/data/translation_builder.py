@@ -122,15 +122,15 @@ def _multi30k_paths(spec: Multi30kSpec) -> Dict[str, Tuple[str, str]]:
           for split, stem in MULTI30K_FILES.items()}
 
 
-def multi30k_splits(spec: Multi30kSpec) -> Dict[str, List[Pair]]:
-  """{split: [(source, target)]}; each split's reject report is logged."""
-  splits = {}
+def multi30k_splits(spec: Multi30kSpec) -> Tuple[Dict[str, List[Pair]], str]:
+  """({split: [(source, target)]}, each split's reject report as text)."""
+  splits, reports = {}, []
   for split, (source_path, target_path) in _multi30k_paths(spec).items():
     splits[split], report = text_pairs.read_aligned_files(
         source_path, target_path, strict=spec.strict)
-    logging.info("Multi30k %s %s-%s: %s", split, spec.source_language,
-                 spec.target_language, report.summary())
-  return splits
+    reports.append(f"Multi30k {split} {spec.source_language}-"
+                   f"{spec.target_language}: {report.summary()}")
+  return splits, "\n".join(reports)
 
 
 def _content_hash(paths: Sequence[str]) -> str:
@@ -181,6 +181,17 @@ def multi30k_config(spec: Multi30kSpec) -> Multi30kConfig:
                         description=f"Multi30k task 1 from {spec.directory}.")
 
 
+# The kept/filtered/rejected counts of the build are stored with the dataset
+# (metadata.json) and logged at every load, not only the first.
+BUILD_REPORT = "build_report"
+
+
+def _dataset_info(builder) -> tfds.core.DatasetInfo:
+  return builder.dataset_info_from_configs(
+      features=tfds.features.FeaturesDict(_FEATURES),
+      supervised_keys=("source", "target"), metadata=tfds.core.MetadataDict())
+
+
 class TsvTranslation(tfds.core.GeneratorBasedBuilder):
   """Sentence pairs from a local tab-separated file."""
 
@@ -188,15 +199,13 @@ class TsvTranslation(tfds.core.GeneratorBasedBuilder):
   RELEASE_NOTES = {"1.0.0": "Initial release."}
 
   def _info(self) -> tfds.core.DatasetInfo:
-    return self.dataset_info_from_configs(
-        features=tfds.features.FeaturesDict(_FEATURES),
-        supervised_keys=("source", "target"))
+    return _dataset_info(self)
 
   def _split_generators(self, dl_manager):
     del dl_manager  # local file
     spec = self.builder_config.spec
     splits, report = tsv_splits(spec)
-    logging.info("%s: %s", spec.path, report.summary())
+    self.info.metadata[BUILD_REPORT] = f"{spec.path}: {report.summary()}"
     return {name: self._generate_examples(pairs) for name, pairs in splits.items()}
 
   def _generate_examples(self, pairs: Sequence[Pair]):
@@ -211,13 +220,12 @@ class Multi30kTranslation(tfds.core.GeneratorBasedBuilder):
   RELEASE_NOTES = {"1.0.0": "Initial release."}
 
   def _info(self) -> tfds.core.DatasetInfo:
-    return self.dataset_info_from_configs(
-        features=tfds.features.FeaturesDict(_FEATURES),
-        supervised_keys=("source", "target"))
+    return _dataset_info(self)
 
   def _split_generators(self, dl_manager):
     del dl_manager  # local files
-    splits = multi30k_splits(self.builder_config.spec)
+    splits, report = multi30k_splits(self.builder_config.spec)
+    self.info.metadata[BUILD_REPORT] = report
     return {name: self._generate_examples(pairs) for name, pairs in splits.items()}
 
   def _generate_examples(self, pairs: Sequence[Pair]):
@@ -227,6 +235,9 @@ class Multi30kTranslation(tfds.core.GeneratorBasedBuilder):
 
 def _prepare(builder) -> Dict[str, object]:
   builder.download_and_prepare(file_format="array_record")
+  report = (builder.info.metadata or {}).get(BUILD_REPORT)
+  if report:
+    logging.info("%s", report)
   return {split: builder.as_data_source(split=split) for split in text_pairs.SPLITS}
 
 
