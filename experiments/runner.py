@@ -1,0 +1,163 @@
+"""Runs every (variant, seed) of a study, one trainer subprocess at a time.
+
+Each run has its own workdir ROOT/<variant>/seed_<seed>/. A run is finished
+when its metrics.jsonl has a test line; finished runs are skipped and any
+other run is started again on the same workdir, where the trainer resumes
+from its own checkpoint. So rerunning the same command after a crash or a
+preemption continues the study where it stopped.
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import List, Sequence
+
+from experiments import study as study_lib
+
+PREEMPTED_EXIT_CODE = 75  # the trainer's (seq2seq_jax.train); EX_TEMPFAIL
+LOG_FILE = "train.log"  # the trainer's stdout and stderr, appended per start
+WALL_FILE = "wall_time.json"  # {"wall_s": seconds over all starts, "starts": n}
+
+
+class RunFailed(RuntimeError):
+  """A trainer exited with an error; the message names the run."""
+
+
+class Preempted(RuntimeError):
+  """A trainer (or this runner) was asked to stop; rerun to continue."""
+
+
+def workdir(root: str, variant: study_lib.Variant, seed: int) -> str:
+  return os.path.join(os.path.abspath(root), variant.name, f"seed_{seed}")
+
+
+def is_finished(run_dir: str) -> bool:
+  """Whether the run's metrics.jsonl has its final test line."""
+  path = os.path.join(run_dir, "metrics.jsonl")
+  if not os.path.exists(path):
+    return False
+  with open(path, encoding="utf-8") as f:
+    for line in f:
+      try:
+        if json.loads(line).get("split") == "test":
+          return True
+      except json.JSONDecodeError:
+        continue  # a line cut short by a crash
+  return False
+
+
+def command(s: study_lib.Study, variant: study_lib.Variant, seed: int,
+            run_dir: str, extra_args: Sequence[str] = ()) -> List[str]:
+  """The trainer command line for one run; cwd must be the repo root."""
+  settings = list(s.overrides.items()) + list(variant.values)
+  return ([sys.executable, "-m", "seq2seq_jax.main", f"--config={s.base_config}",
+           f"--workdir={run_dir}", f"--config.seed={seed}"] +
+          [f"--config.{k}={study_lib.format_value(v)}" for k, v in settings] +
+          list(extra_args))
+
+
+def check_extra_args(s: study_lib.Study, extra_args: Sequence[str]) -> None:
+  """Extra args may add config keys but not change the study's own ones."""
+  owned = {"seed"} | set(s.overrides) | set(s.grid)
+  for arg in extra_args:
+    if not arg.startswith("--config.") or "=" not in arg:
+      raise ValueError(f"extra argument {arg!r}: expected --config.KEY=VALUE")
+    key = arg[len("--config."):].split("=", 1)[0]
+    if key in owned:
+      raise ValueError(f"extra argument {arg!r} changes {key!r}, which the "
+                       f"study sets in {s.directory}/spec.py")
+
+
+def run_all(s: study_lib.Study, root: str,
+            extra_args: Sequence[str] = ()) -> None:
+  """Runs or skips every (variant, seed) in grid order, then seed order.
+
+  Raises:
+    Preempted: a trainer exited with PREEMPTED_EXIT_CODE.
+    RunFailed: a trainer exited with any other non-zero code.
+  """
+  check_extra_args(s, extra_args)
+  runs = [(v, seed) for v in s.variants for seed in s.seeds]
+  for i, (variant, seed) in enumerate(runs, 1):
+    run_dir = workdir(root, variant, seed)
+    label = f"[{i}/{len(runs)}] {variant.name} seed {seed}"
+    if is_finished(run_dir):
+      print(f"{label}: skipped (finished)", flush=True)
+      continue
+    print(f"{label}: started in {run_dir}", flush=True)
+    code, seconds, signalled = launch(
+        command(s, variant, seed, run_dir, extra_args), run_dir)
+    log = os.path.join(run_dir, LOG_FILE)
+    if code == PREEMPTED_EXIT_CODE or signalled:
+      # A signal that reached the trainer before its handler was installed
+      # kills it outright; nothing is lost beyond its last checkpoint.
+      raise Preempted(f"{label}: preempted after {seconds:.1f} s (trainer exit "
+                      f"code {code}, workdir {run_dir}); rerun the same "
+                      "command to continue")
+    if code != 0:
+      raise RunFailed(f"{label}: trainer exited with code {code} "
+                      f"(workdir {run_dir}); log {log}:\n{_tail(log)}")
+    if is_finished(run_dir):
+      print(f"{label}: finished in {seconds:.1f} s", flush=True)
+    else:  # e.g. train.max_steps_per_run: a segment, not the whole run
+      print(f"{label}: stopped after {seconds:.1f} s without its test line "
+            "(rerun to continue)", flush=True)
+
+
+def launch(argv: List[str], run_dir: str):
+  """Runs the trainer with its output appended to RUN_DIR/train.log.
+
+  SIGTERM and SIGINT sent to this runner are passed on to the trainer, which
+  checkpoints and exits 75, instead of killing the runner and orphaning (or,
+  via subprocess.run's cleanup, SIGKILLing) a trainer that is saving.
+
+  Returns:
+    (exit code, wall seconds, whether this runner got SIGTERM/SIGINT); the
+    seconds are also added to RUN_DIR/wall_time.json.
+  """
+  os.makedirs(run_dir, exist_ok=True)
+  start = time.perf_counter()
+  signalled = []
+  with open(os.path.join(run_dir, LOG_FILE), "ab") as log:
+    process = subprocess.Popen(argv, cwd=study_lib.REPO_ROOT, stdout=log,
+                               stderr=subprocess.STDOUT)
+
+    def forward(signum, frame):
+      del frame
+      signalled.append(signum)
+      if process.poll() is None:
+        process.send_signal(signum)
+
+    previous = {sig: signal.signal(sig, forward)
+                for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+      code = process.wait()
+    finally:
+      for sig, handler in previous.items():
+        signal.signal(sig, handler)
+  seconds = time.perf_counter() - start
+  _add_wall_time(run_dir, seconds)
+  return code, seconds, bool(signalled)
+
+
+def _add_wall_time(run_dir: str, seconds: float) -> None:
+  path = os.path.join(run_dir, WALL_FILE)
+  record = {"wall_s": 0.0, "starts": 0}
+  if os.path.exists(path):
+    with open(path, encoding="utf-8") as f:
+      record = json.load(f)
+  record = {"wall_s": round(record["wall_s"] + seconds, 1),
+            "starts": record["starts"] + 1}
+  with open(path + ".tmp", "w", encoding="utf-8") as f:
+    json.dump(record, f, sort_keys=True)
+  os.replace(path + ".tmp", path)
+
+
+def _tail(path: str, lines: int = 20) -> str:
+  try:
+    with open(path, encoding="utf-8", errors="replace") as f:
+      return "".join(f.readlines()[-lines:])
+  except OSError:
+    return "(no log)"
