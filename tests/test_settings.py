@@ -1,4 +1,5 @@
 """Config files, command-line overrides and start-up validation."""
+import importlib
 import os
 import subprocess
 import sys
@@ -76,3 +77,19 @@ def test_command_line_typo_is_an_error(tmp_path):
   result = _main("--config.model.celll=gru", tmp_path=tmp_path)
   assert result.returncode != 0
   assert "celll" in result.stderr
+
+
+@pytest.mark.parametrize("name,data_path", [
+    ("eng_fra_tutorial", "eng-fra/eng-fra.txt"),
+    ("multi30k", "multi30k"),
+    ("multi30k_attention", "multi30k"),
+])
+def test_shipped_translation_configs_are_valid(name, data_path):
+  from tests.conftest import SHARED_DATA  # pylint: disable=g-import-not-at-top
+  path = os.path.join(SHARED_DATA, data_path)
+  if not os.path.exists(path):
+    pytest.skip(f"{path} not present")
+  config = importlib.import_module(f"configs.{name}").get_config()
+  config.data.path = path
+  s = settings.from_config(config)
+  assert s.data.task in ("tsv", "multi30k")
