@@ -233,3 +233,14 @@ def test_tiny_study_runs_reports_reproducibly_and_skips_finished(tmp_path,
   assert single.returncode == 0, single.stderr[-3000:]
   assert (open(os.path.join(other, "metrics.jsonl"), "rb").read() ==
           (study / "runs" / variant.name / "seed_1" / "metrics.jsonl").read_bytes())
+
+
+@pytest.mark.parametrize("name", sorted(
+    entry for entry in os.listdir(os.path.join(ROOT, "experiments"))
+    if os.path.exists(os.path.join(ROOT, "experiments", entry, "spec.py"))))
+def test_shipped_studies_load_and_have_a_results_section(name):
+  s = study_lib.load(os.path.join(ROOT, "experiments", name))
+  assert len(s.seeds) >= 2 and s.variants
+  with open(os.path.join(s.directory, "README.md"), encoding="utf-8") as f:
+    text = f.read()
+  assert "<!-- results:begin -->" in text and "<!-- results:end -->" in text

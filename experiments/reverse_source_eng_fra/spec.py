@@ -1,0 +1,12 @@
+"""Source reversal on/off (Sutskever et al. 2014), LSTM without attention,
+on the PyTorch tutorial's French -> English data."""
+BASE_CONFIG = "configs/eng_fra_tutorial.py"
+OVERRIDES = {
+    "model.cell": "lstm",
+    "train.num_steps": 3_000,  # 18 epochs of 10,331 pairs at batch 64
+    "train.eval_every": 500,
+    "train.checkpoint_every": 1_000,
+}
+GRID = {"data.reverse_source": [False, True]}
+SEEDS = [0, 1, 2]
+HEADLINE = "bleu"
