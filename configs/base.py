@@ -25,6 +25,10 @@ def get_config() -> ml_collections.ConfigDict:
   # none | bahdanau | luong_dot | luong_general | luong_concat
   config.model.attention = "none"
   config.model.input_feeding = False  # Luong et al. 2015 (luong_* only)
+  # fused: hand-written backward pass for the recurrence (fast); scan: Flax
+  # nn.scan differentiated by JAX. Same function, see recurrent.py.
+  config.model.recurrence = "fused"
+  config.model.remat = False  # recompute the recurrence in backward: less memory
 
   config.data = ml_collections.ConfigDict()
   # Synthetic: addition | copy | reverse | sort. Parallel text: tsv (a
@@ -62,6 +66,9 @@ def get_config() -> ml_collections.ConfigDict:
   # > 0: batch by a token budget instead (rows x padded length per batch,
   # bucketed by config.data.pad_multiple); batch_size is then unused.
   config.train.batch_tokens = 0
+  # Compute dtype: bfloat16 computes in bf16 (for GPU/TPU) while parameters
+  # and optimizer state stay float32.
+  config.train.dtype = "float32"
   config.train.optimizer = "adam"  # adam | adamw
   config.train.learning_rate = 6e-3
   config.train.lr_schedule = "cosine"  # constant | cosine | linear | rsqrt

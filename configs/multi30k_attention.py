@@ -9,6 +9,7 @@ encoder direction and in the decoder (a batch-128 step of length 16 costs
 batches 1.8 s on average), 14 epochs, no source
 reversal (Britz et al. 2017: no gain with a bidirectional encoder). Long runs
 can be split into resumed segments with --config.train.max_steps_per_run.
+Measured (README): 1 h 42 min; test BLEU 35.8 greedy, 37.6 with beam 5.
 
   python -m seq2seq_jax.main --config=configs/multi30k_attention.py \
       --config.data.path=../shared/data/multi30k --workdir=DIR

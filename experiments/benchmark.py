@@ -23,6 +23,8 @@ both sides, batch 64, source and target length 20, no padding, dropout 0):
                        with numpy seed 0, each side padded to the next
                        multiple of 8 above its longest row (as
                        data.pad_multiple=8 pads).
+  *_scan, long_*       extra cases, only with --cases: see EXTRA_CASES
+                       (the autodiff recurrence; length-200 remat trade-off)
   config               only with --config=FILE: FILE's `model` section (every
                        key, dropout included) at the standard shape above.
                        Without --cases, --config runs this case alone.
@@ -132,6 +134,23 @@ CASES = {
                             batch_size=128, source_lengths=(8, 30),
                             target_lengths=(9, 32), pad_multiple=8),
 }
+# Not run by default (--cases=NAME): the autodiff recurrence for comparison,
+# and long sequences for the memory/speed trade-off of model.remat (the
+# recurrence's stored activations grow with length; a small vocabulary keeps
+# the output layer from dominating memory).
+_LONG = dict(batch_size=32, source_lengths=(200, 200),
+             target_lengths=(200, 200), source_vocab_size=1000,
+             target_vocab_size=1000)
+EXTRA_CASES = {
+    "lstm_h512_scan": Case(model={"recurrence": "scan"}),
+    "gru_h512_scan": Case(model={"cell": "gru", "recurrence": "scan"}),
+    "lstm_h1024_scan": Case(model={"hidden_size": 1024, "recurrence": "scan"}),
+    "long_fused": Case(**_LONG),
+    "long_fused_remat": Case(model={"remat": True}, **_LONG),
+    "long_scan": Case(model={"recurrence": "scan"}, **_LONG),
+    "long_scan_remat": Case(model={"recurrence": "scan", "remat": True},
+                            **_LONG),
+}
 CONFIG_CASE = "config"
 
 
@@ -142,10 +161,11 @@ def get_case(name: str, config_file: str = "") -> Case:
       raise ValueError(f"case {CONFIG_CASE!r} needs --config=FILE")
     return Case(config_file=config_file)
   try:
-    return CASES[name]
+    return {**CASES, **EXTRA_CASES}[name]
   except KeyError:
     raise ValueError(f"unknown case {name!r}; valid: "
-                     f"{', '.join(sorted([*CASES, CONFIG_CASE]))}") from None
+                     f"{', '.join(sorted([*CASES, *EXTRA_CASES, CONFIG_CASE]))}"
+                     ) from None
 
 
 def shrink(case: Case) -> Case:
@@ -268,8 +288,7 @@ def run_case(case: Case, repeats: int) -> Dict[str, Any]:
   (b, source_length), target_length = (batch["source"].shape,
                                         batch["target_outputs"].shape[1])
   model = Seq2Seq(s.model, case.source_vocab_size, case.target_vocab_size)
-  options = steps.StepOptions(label_smoothing=s.train.label_smoothing,
-                              teacher_forcing=s.train.teacher_forcing)
+  options = steps.StepOptions.from_settings(s.train)
   init_rng, train_rng = jax.random.split(jax.random.PRNGKey(0))
   state = steps.create_train_state(model, optimizer_lib.make_optimizer(s.train),
                                    options, init_rng, source_length,

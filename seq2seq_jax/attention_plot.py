@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from seq2seq_jax import steps
+from seq2seq_jax.data.tokenizers import JOINER
 from seq2seq_jax.data.vocabulary import BOS_ID, EOS_ID
 from seq2seq_jax.model import Seq2Seq
 
@@ -51,8 +52,12 @@ def attention_matrix(run, text: str) -> Tuple[List[str], List[str], np.ndarray]:
   source_ids = np.asarray(source[0, :length])
   if run.settings.data.reverse_source:  # the model read it backwards
     weights, source_ids = weights[:, ::-1], source_ids[::-1]
-  source_tokens = [run.source_vocab.token(int(i)) for i in source_ids]
-  target_tokens = [run.target_vocab.token(int(i)) for i in output]
+  # The word tokenizer's joiner mark (punctuation glued to a word) has no
+  # glyph in most fonts: drop it from the labels.
+  source_tokens = [run.source_vocab.token(int(i)).replace(JOINER, "")
+                   for i in source_ids]
+  target_tokens = [run.target_vocab.token(int(i)).replace(JOINER, "")
+                   for i in output]
   return source_tokens, target_tokens, weights
 
 

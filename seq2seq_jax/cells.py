@@ -33,9 +33,46 @@ def _lstm_bias(key, shape, dtype=jnp.float32):
   return jnp.zeros(shape, dtype).at[hidden:2 * hidden].set(1.0)
 
 
-class LSTMCell(nn.Module):
-  """Long short-term memory (Hochreiter & Schmidhuber 1997), fused gates."""
+class _Cell(nn.Module):
+  """Shared structure: recurrent weights declared in `setup` (so `weights` and
+  `__call__` both see them) and the gate equations in a pure `pointwise`."""
   hidden_size: int
+  num_gates = 1
+  has_recurrent_bias = False
+  input_bias_init = staticmethod(_zeros_bias)
+
+  @staticmethod
+  def zero_carry(batch_size: int, hidden_size: int) -> Carry:
+    return (jnp.zeros((batch_size, hidden_size), jnp.float32),)
+
+  def setup(self):
+    width = self.num_gates * self.hidden_size
+    self.recurrent_kernel = self.param(
+        "recurrent_kernel", nn.initializers.orthogonal(), (self.hidden_size, width))
+    if self.has_recurrent_bias:
+      self.recurrent_bias = self.param("recurrent_bias", nn.initializers.zeros,
+                                       (width,))
+
+  def weights(self):
+    """(W_hh, b_hh); b_hh is zeros for cells without a recurrent bias."""
+    if self.has_recurrent_bias:
+      return self.recurrent_kernel, self.recurrent_bias
+    return self.recurrent_kernel, jnp.zeros(self.recurrent_kernel.shape[-1:],
+                                            self.recurrent_kernel.dtype)
+
+  def __call__(self, carry: Carry, projected_input: jax.Array) -> Carry:
+    w_h, b_h = self.weights()
+    h = carry[-1]
+    return self.pointwise(carry, projected_input,
+                          h @ w_h.astype(h.dtype) + b_h.astype(h.dtype))
+
+  @staticmethod
+  def pointwise(carry: Carry, projected_input, hidden_part) -> Carry:
+    raise NotImplementedError
+
+
+class LSTMCell(_Cell):
+  """Long short-term memory (Hochreiter & Schmidhuber 1997), fused gates."""
   num_gates = 4
   input_bias_init = staticmethod(_lstm_bias)
 
@@ -44,36 +81,23 @@ class LSTMCell(nn.Module):
     zeros = jnp.zeros((batch_size, hidden_size), jnp.float32)
     return (zeros, zeros)
 
-  @nn.compact
-  def __call__(self, carry: Carry, projected_input: jax.Array) -> Carry:
-    c, h = carry
-    w_h = self.param("recurrent_kernel", nn.initializers.orthogonal(),
-                     (self.hidden_size, 4 * self.hidden_size))
-    gates = projected_input + h @ w_h.astype(h.dtype)
-    i, f, g, o = jnp.split(gates, 4, axis=-1)
+  @staticmethod
+  def pointwise(carry: Carry, projected_input, hidden_part) -> Carry:
+    c, _ = carry
+    i, f, g, o = jnp.split(projected_input + hidden_part, 4, axis=-1)
     new_c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
     new_h = jax.nn.sigmoid(o) * jnp.tanh(new_c)
     return (new_c, new_h)
 
 
-class GRUCell(nn.Module):
+class GRUCell(_Cell):
   """Gated recurrent unit (Cho et al. 2014), reset applied after W_hn."""
-  hidden_size: int
   num_gates = 3
-  input_bias_init = staticmethod(_zeros_bias)
+  has_recurrent_bias = True
 
   @staticmethod
-  def zero_carry(batch_size: int, hidden_size: int) -> Carry:
-    return (jnp.zeros((batch_size, hidden_size), jnp.float32),)
-
-  @nn.compact
-  def __call__(self, carry: Carry, projected_input: jax.Array) -> Carry:
+  def pointwise(carry: Carry, projected_input, hidden_part) -> Carry:
     (h,) = carry
-    w_h = self.param("recurrent_kernel", nn.initializers.orthogonal(),
-                     (self.hidden_size, 3 * self.hidden_size))
-    b_h = self.param("recurrent_bias", nn.initializers.zeros,
-                     (3 * self.hidden_size,))
-    hidden_part = h @ w_h.astype(h.dtype) + b_h.astype(h.dtype)
     x_r, x_z, x_n = jnp.split(projected_input, 3, axis=-1)
     h_r, h_z, h_n = jnp.split(hidden_part, 3, axis=-1)
     r = jax.nn.sigmoid(x_r + h_r)
@@ -82,22 +106,13 @@ class GRUCell(nn.Module):
     return ((1.0 - z) * n + z * h,)
 
 
-class SimpleRNNCell(nn.Module):
+class SimpleRNNCell(_Cell):
   """Elman RNN with tanh."""
-  hidden_size: int
   num_gates = 1
-  input_bias_init = staticmethod(_zeros_bias)
 
   @staticmethod
-  def zero_carry(batch_size: int, hidden_size: int) -> Carry:
-    return (jnp.zeros((batch_size, hidden_size), jnp.float32),)
-
-  @nn.compact
-  def __call__(self, carry: Carry, projected_input: jax.Array) -> Carry:
-    (h,) = carry
-    w_h = self.param("recurrent_kernel", nn.initializers.orthogonal(),
-                     (self.hidden_size, self.hidden_size))
-    return (jnp.tanh(projected_input + h @ w_h.astype(h.dtype)),)
+  def pointwise(carry: Carry, projected_input, hidden_part) -> Carry:
+    return (jnp.tanh(projected_input + hidden_part),)
 
 
 CELLS = {

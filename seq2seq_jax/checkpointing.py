@@ -19,6 +19,7 @@ from typing import Any, Dict, Tuple
 
 from absl import logging
 import jax
+from jax.experimental import multihost_utils
 import orbax.checkpoint as ocp
 
 
@@ -113,12 +114,15 @@ class Checkpointer:
   def _set_aside(self, steps) -> None:
     """Moves unusable checkpoints out of the way (kept for inspection), so
     the resumed run can write those steps again."""
-    aside = self.directory + "_unusable"
-    os.makedirs(aside, exist_ok=True)
-    for step in steps:
-      target = os.path.join(aside, f"{step}.{time.strftime('%Y%m%d-%H%M%S')}")
-      os.replace(os.path.join(self.directory, str(step)), target)
-      logging.warning("Moved unusable checkpoint %s to %s.", step, target)
+    if jax.process_index() == 0:  # one process moves; all wait for it
+      aside = self.directory + "_unusable"
+      os.makedirs(aside, exist_ok=True)
+      for step in steps:
+        target = os.path.join(aside, f"{step}.{time.strftime('%Y%m%d-%H%M%S')}")
+        os.replace(os.path.join(self.directory, str(step)), target)
+        logging.warning("Moved unusable checkpoint %s to %s.", step, target)
+    if jax.process_count() > 1:
+      multihost_utils.sync_global_devices("checkpoints set aside")
     self.manager.reload()
 
   def close(self) -> None:

@@ -40,6 +40,7 @@ class Decoder(nn.Module):
     attention: an `attention.KINDS` name.
     input_feeding: feed h~ of the previous step (Luong attention only).
     memory_size: size of the encoder outputs.
+    recurrence, remat: passed to every `RecurrentLayer`.
   """
   vocab_size: int
   embedding_size: int
@@ -50,10 +51,14 @@ class Decoder(nn.Module):
   attention: str = "none"
   input_feeding: bool = False
   memory_size: int = 0
+  recurrence: str = "fused"
+  remat: bool = False
 
   def setup(self):
     self.embedding = nn.Embed(self.vocab_size, self.embedding_size)
-    self.layers = [RecurrentLayer(self.cell_name, self.hidden_size)
+    self.layers = [RecurrentLayer(self.cell_name, self.hidden_size,
+                                  implementation=self.recurrence,
+                                  remat=self.remat)
                    for _ in range(self.num_layers)]
     self.dropout_layer = nn.Dropout(self.dropout)
     self.output_projection = nn.Dense(self.vocab_size)

@@ -20,6 +20,7 @@ class Encoder(nn.Module):
     cell_name: a key of `cells.CELLS`.
     bidirectional: add a right-to-left layer per level and concatenate outputs.
     dropout: rate on embeddings and between layers.
+    recurrence, remat: passed to every `RecurrentLayer`.
   """
   vocab_size: int
   embedding_size: int
@@ -28,6 +29,8 @@ class Encoder(nn.Module):
   cell_name: str
   bidirectional: bool = False
   dropout: float = 0.0
+  recurrence: str = "fused"
+  remat: bool = False
 
   @nn.compact
   def __call__(self, source: jax.Array, source_mask: jax.Array, *, train: bool):
@@ -50,10 +53,13 @@ class Encoder(nn.Module):
       if layer > 0:
         x = nn.Dropout(self.dropout, deterministic=not train)(x)
       forward = RecurrentLayer(self.cell_name, self.hidden_size,
+                               implementation=self.recurrence, remat=self.remat,
                                name=f"layer_{layer}_forward")
       f_carry, f_out = forward(forward.zero_carry(batch_size), x, source_mask)
       if self.bidirectional:
         backward = RecurrentLayer(self.cell_name, self.hidden_size, reverse=True,
+                                  implementation=self.recurrence,
+                                  remat=self.remat,
                                   name=f"layer_{layer}_backward")
         b_carry, b_out = backward(backward.zero_carry(batch_size), x, source_mask)
         x = jnp.concatenate([f_out, b_out], axis=-1)

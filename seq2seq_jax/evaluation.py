@@ -2,9 +2,9 @@
 from typing import Dict, List, Optional, Tuple
 
 import jax
-import numpy as np
 
 from seq2seq_jax import metrics as metrics_lib
+from seq2seq_jax import partitioning
 from seq2seq_jax import steps
 from seq2seq_jax import text_metrics
 from seq2seq_jax.data import pipeline
@@ -13,17 +13,28 @@ from seq2seq_jax.data.datasets import Split
 Sample = Tuple[str, str, str]  # source, reference, prediction
 
 
+def _to_devices(batch, mesh):
+  """Split over the mesh when there is one, else onto the default device."""
+  if mesh is None:
+    return jax.tree.map(jax.numpy.asarray, batch)
+  return partitioning.shard_batch(batch, mesh)
+
+
 def decode_split(state, split: Split, *, batch_size: int, source_length: int,
                  target_length: int, reverse_source: bool,
                  max_decode_length: int, target_vocab,
-                 limit: Optional[int] = None) -> List[str]:
-  """Greedy hypotheses (detokenized text) for the first `limit` examples."""
+                 limit: Optional[int] = None, mesh=None) -> List[str]:
+  """Greedy hypotheses (detokenized text) for the first `limit` examples.
+
+  With a `mesh` (the training state's), each batch is split over its devices
+  and hosts (`batch_size` must divide evenly) and gathered back.
+  """
   hypotheses = []
   total = len(split) if limit is None else min(limit, len(split))
   for batch in pipeline.eval_batches(split, batch_size, source_length,
                                      target_length, reverse_source, total):
-    predictions = np.asarray(steps.jit_greedy_predict(
-        state, jax.numpy.asarray(batch["source"]), max_length=max_decode_length))
+    predictions = partitioning.to_host(steps.jit_greedy_predict(
+        state, _to_devices(batch, mesh)["source"], max_length=max_decode_length))
     hypotheses.extend(target_vocab.decode(row) for row in predictions)
   return hypotheses[:total]
 
@@ -31,7 +42,7 @@ def decode_split(state, split: Split, *, batch_size: int, source_length: int,
 def evaluate(state, split: Split, *, batch_size: int, source_length: int,
              target_length: int, reverse_source: bool, max_decode_length: int,
              target_vocab, num_samples: int = 0, is_text: bool = False,
-             decode_limit: Optional[int] = None
+             decode_limit: Optional[int] = None, mesh=None
              ) -> Tuple[Dict[str, float], List[Sample]]:
   """Metrics over `split`.
 
@@ -45,14 +56,14 @@ def evaluate(state, split: Split, *, batch_size: int, source_length: int,
   total = None
   for batch in pipeline.eval_batches(split, batch_size, source_length,
                                      target_length, reverse_source):
-    device_batch = jax.tree.map(jax.numpy.asarray, batch)
-    total = metrics_lib.add(total, steps.jit_eval_step(state, device_batch))
+    total = metrics_lib.add(
+        total, steps.jit_eval_step(state, _to_devices(batch, mesh)))
   results = metrics_lib.finalize(total)
   hypotheses = decode_split(
       state, split, batch_size=batch_size, source_length=source_length,
       target_length=target_length, reverse_source=reverse_source,
       max_decode_length=max_decode_length, target_vocab=target_vocab,
-      limit=decode_limit)
+      limit=decode_limit, mesh=mesh)
   references = split.target_text[:len(hypotheses)]
   if is_text:
     results.update(text_metrics.corpus_scores(hypotheses, references))

@@ -52,7 +52,7 @@ def load_run(workdir: str, checkpoint: str = "best") -> LoadedRun:
   target_vocab = vocabulary.load(os.path.join(workdir, "vocab_target.json"))
   model = Seq2Seq(s.model, source_vocab.size, target_vocab.size)
   template = steps.create_train_state(
-      model, optimizer_lib.make_optimizer(s.train), steps.StepOptions(),
+      model, optimizer_lib.make_optimizer(s.train), steps.StepOptions.from_settings(s.train),
       jax.random.PRNGKey(0), limits["source_length"], limits["target_length"])
   restored = None
   if checkpoint == "best":

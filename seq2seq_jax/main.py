@@ -2,6 +2,11 @@
 
   python -m seq2seq_jax.main --config=configs/default.py --workdir=/tmp/run \
       --config.model.cell=gru --config.data.reverse_source=True
+
+Multi-host (the same command on every host, the workdir on a shared disk):
+  ... --distributed=explicit --coordinator_address=host0:1234 \
+      --num_processes=2 --process_id=0   # 1 on the other host
+  ... --distributed=auto   # Cloud TPU pod slices, SLURM, Open MPI
 """
 import sys
 
@@ -12,6 +17,7 @@ import jax
 from ml_collections import config_flags
 
 from seq2seq_jax import checkpointing
+from seq2seq_jax import distributed
 from seq2seq_jax import reporting
 from seq2seq_jax import settings
 from seq2seq_jax import train
@@ -21,6 +27,13 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and config.")
 config_flags.DEFINE_config_file("config", None, "Config file (configs/*.py).",
                                 lock_config=True)
+flags.DEFINE_enum("distributed", "off", distributed.MODES,
+                  "Multi-host: off, auto (JAX detects the cluster) or explicit "
+                  "(the three flags below).")
+flags.DEFINE_string("coordinator_address", "",
+                    "host:port of process 0 (--distributed=explicit).")
+flags.DEFINE_integer("num_processes", 0, "Processes in the run (explicit).")
+flags.DEFINE_integer("process_id", -1, "This process's index (explicit).")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -28,7 +41,13 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   reporting.quiet_library_logs()
-  logging.info("JAX devices: %s", jax.devices())
+  try:
+    distributed.initialize(FLAGS.distributed, FLAGS.coordinator_address,
+                           FLAGS.num_processes, FLAGS.process_id)
+  except ValueError as e:
+    raise app.UsageError(str(e)) from None
+  logging.info("process %d of %d; JAX devices: %s", jax.process_index(),
+               jax.process_count(), jax.devices())
   try:
     train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
   except train.Preempted as e:

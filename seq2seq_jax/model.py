@@ -37,14 +37,15 @@ class Seq2Seq(nn.Module):
     self.encoder = Encoder(
         vocab_size=self.source_vocab_size, embedding_size=m.embedding_size,
         hidden_size=m.hidden_size, num_layers=m.num_layers, cell_name=m.cell,
-        bidirectional=m.bidirectional, dropout=m.dropout)
+        bidirectional=m.bidirectional, dropout=m.dropout,
+        recurrence=m.recurrence, remat=m.remat)
     decoder_size = settings_lib.decoder_hidden_size(m)
     self.bridge = Bridge(m.bridge, m.cell, decoder_size)
     self.decoder = Decoder(
         vocab_size=self.target_vocab_size, embedding_size=m.embedding_size,
         hidden_size=decoder_size, num_layers=m.num_layers, cell_name=m.cell,
         dropout=m.dropout, attention=m.attention,
-        input_feeding=m.input_feeding,
+        input_feeding=m.input_feeding, recurrence=m.recurrence, remat=m.remat,
         memory_size=m.hidden_size * (2 if m.bidirectional else 1))
 
   def __call__(self, source: jax.Array, target_inputs: jax.Array, *,

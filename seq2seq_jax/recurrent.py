@@ -5,12 +5,22 @@ through unchanged and the output is zero, so appending padding changes no
 output, state or loss. With `reverse=True` the scan runs right to left; since
 padding sits at the end, a backward layer starts its real work at the last real
 token from its initial state.
+
+Two implementations compute the same function (tests compare values and
+gradients): "fused" (default) runs `fused_recurrence.fused_scan`, whose
+hand-written backward pass computes the recurrent weight gradient in one
+matmul after the loop; "scan" is Flax `nn.scan` differentiated by JAX. `remat`
+trades compute for memory on long sequences: "scan" wraps its step in
+`jax.checkpoint`, "fused" recomputes h @ W_hh in its backward pass.
 """
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
 from seq2seq_jax.cells import Carry, get_cell
+from seq2seq_jax.fused_recurrence import fused_scan
+
+IMPLEMENTATIONS = ("fused", "scan")
 
 
 class _MaskedStep(nn.Module):
@@ -28,6 +38,18 @@ class _MaskedStep(nn.Module):
     return carry, jnp.where(keep, carry[-1], 0.0)
 
 
+class _Weights(nn.Module):
+  """Holds the cell's recurrent weights for the fused path. Named "scan" by
+  the layer, so parameter paths are the same for both implementations and
+  checkpoints move between them."""
+  cell_name: str
+  hidden_size: int
+
+  @nn.compact
+  def __call__(self):
+    return get_cell(self.cell_name)(self.hidden_size, name="cell").weights()
+
+
 class RecurrentLayer(nn.Module):
   """Runs a named cell over a sequence.
 
@@ -35,10 +57,14 @@ class RecurrentLayer(nn.Module):
     cell_name: a key of `cells.CELLS`.
     hidden_size: the cell's state size.
     reverse: scan from the last step to the first.
+    implementation: "fused" or "scan" (see the module docstring).
+    remat: rematerialise the recurrence in the backward pass.
   """
   cell_name: str
   hidden_size: int
   reverse: bool = False
+  implementation: str = "fused"
+  remat: bool = False
 
   def zero_carry(self, batch_size: int) -> Carry:
     return get_cell(self.cell_name).zero_carry(batch_size, self.hidden_size)
@@ -59,11 +85,24 @@ class RecurrentLayer(nn.Module):
     projected = nn.Dense(cell.num_gates * self.hidden_size,
                          bias_init=cell.input_bias_init,
                          name="input_projection")(inputs)
-    scan = nn.scan(_MaskedStep, variable_broadcast="params",
-                   split_rngs={"params": False}, in_axes=1, out_axes=1,
-                   reverse=self.reverse)
-    return scan(self.cell_name, self.hidden_size, name="scan")(
-        carry, (projected, mask))
+    if self.implementation == "scan":
+      step = nn.remat(_MaskedStep) if self.remat else _MaskedStep
+      scan = nn.scan(step, variable_broadcast="params",
+                     split_rngs={"params": False}, in_axes=1, out_axes=1,
+                     reverse=self.reverse)
+      return scan(self.cell_name, self.hidden_size, name="scan")(
+          carry, (projected, mask))
+    if self.implementation != "fused":
+      raise ValueError(f"unknown recurrence implementation "
+                       f"{self.implementation!r}; valid: {IMPLEMENTATIONS}")
+    w_h, b_h = _Weights(self.cell_name, self.hidden_size, name="scan")()
+    dtype = projected.dtype
+    carry = tuple(c.astype(dtype) for c in carry)
+    final, outputs = fused_scan(
+        cell.pointwise, self.reverse, self.remat, carry,
+        jnp.swapaxes(projected, 0, 1), jnp.swapaxes(mask, 0, 1),
+        w_h.astype(dtype), b_h.astype(dtype))
+    return final, jnp.swapaxes(outputs, 0, 1)
 
   def step(self, carry: Carry, inputs: jax.Array):
     """One step for inference. inputs: [batch, features] -> (carry, [batch, hidden])."""

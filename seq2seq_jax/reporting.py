@@ -15,16 +15,21 @@ import tensorboardX
 
 
 class MetricsLog:
-  """Appends metric lines; mirrors them to TensorBoard."""
+  """Appends metric lines; mirrors them to TensorBoard.
 
-  def __init__(self, workdir: str):
+  With `writable=False` (every process of a multi-host run but the first)
+  it reads the file but writes nothing.
+  """
+
+  def __init__(self, workdir: str, writable: bool = True):
     self.path = os.path.join(workdir, "metrics.jsonl")
+    self.writable = writable
     self.tensorboard = tensorboardX.SummaryWriter(
-        os.path.join(workdir, "tensorboard"))
+        os.path.join(workdir, "tensorboard")) if writable else None
 
   def truncate_after(self, step: int) -> int:
     """Drops lines with a step > `step` (work lost since the checkpoint)."""
-    if not os.path.exists(self.path):
+    if not self.writable or not os.path.exists(self.path):
       return 0
     kept, dropped = [], 0
     with open(self.path, encoding="utf-8") as f:
@@ -52,6 +57,8 @@ class MetricsLog:
                for r in read(os.path.dirname(self.path)))
 
   def write(self, step: int, split: str, values: Dict[str, float]) -> None:
+    if not self.writable:
+      return
     record = {"step": int(step), "split": split}
     record.update({k: float(v) for k, v in values.items()})
     with open(self.path, "a", encoding="utf-8") as f:
@@ -62,10 +69,12 @@ class MetricsLog:
     self.tensorboard.flush()
 
   def write_text(self, step: int, tag: str, text: str) -> None:
-    self.tensorboard.add_text(tag, text, step)
+    if self.writable:
+      self.tensorboard.add_text(tag, text, step)
 
   def close(self) -> None:
-    self.tensorboard.close()
+    if self.writable:
+      self.tensorboard.close()
 
 
 def read(workdir: str):

@@ -10,6 +10,7 @@ import ml_collections
 
 from seq2seq_jax.attention import KINDS as ATTENTIONS
 from seq2seq_jax.cells import CELLS
+from seq2seq_jax.recurrent import IMPLEMENTATIONS as RECURRENCES
 
 
 class ConfigError(ValueError):
@@ -19,6 +20,7 @@ class ConfigError(ValueError):
 BRIDGES = ("copy", "linear", "zero")
 OPTIMIZERS = ("adam", "adamw")
 LR_SCHEDULES = ("constant", "cosine", "linear", "rsqrt")
+DTYPES = ("float32", "bfloat16")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,6 +35,8 @@ class ModelSettings:
   dropout: float
   attention: str
   input_feeding: bool
+  recurrence: str
+  remat: bool
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +72,7 @@ class TrainSettings:
   num_steps: int
   batch_size: int
   batch_tokens: int
+  dtype: str
   optimizer: str
   learning_rate: float
   lr_schedule: str
@@ -127,6 +132,7 @@ def _validate(s: Settings):
   m, d, t = s.model, s.data, s.train
   _one_of(m.cell, "model.cell", CELLS)
   _one_of(m.bridge, "model.bridge", BRIDGES)
+  _one_of(m.recurrence, "model.recurrence", RECURRENCES)
   _one_of(m.attention, "model.attention", ATTENTIONS)
   _require(not m.input_feeding or m.attention.startswith("luong"),
            "model.input_feeding", "applies to Luong attention only "
@@ -162,6 +168,7 @@ def _validate(s: Settings):
     raise ConfigError(str(e)) from None
 
   _one_of(t.optimizer, "train.optimizer", OPTIMIZERS)
+  _one_of(t.dtype, "train.dtype", DTYPES)
   _one_of(t.lr_schedule, "train.lr_schedule", LR_SCHEDULES)
   for option, value in [("train.num_steps", t.num_steps),
                         ("train.batch_size", t.batch_size),
@@ -213,7 +220,12 @@ def from_config(config: ml_collections.ConfigDict) -> Settings:
 
 # Keys added after workdirs were first written, with the value that means
 # "old behaviour": a config.json without them is read as having these.
-ADDED_KEYS = {("train", "batch_tokens"): 0}
+ADDED_KEYS = {
+    ("train", "batch_tokens"): 0,
+    ("model", "recurrence"): "scan",
+    ("model", "remat"): False,
+    ("train", "dtype"): "float32",
+}
 
 
 def with_added_keys(raw: Dict[str, Any]) -> Dict[str, Any]:

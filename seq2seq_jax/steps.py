@@ -21,8 +21,39 @@ from seq2seq_jax.model import Seq2Seq
 
 @dataclasses.dataclass(frozen=True)
 class StepOptions:
+  """Static options of the step functions.
+
+  dtype: the compute dtype. With "bfloat16" the float32 parameters are cast
+  to bf16 for the forward and backward pass (so activations are bf16), while
+  the gradients, parameters and optimizer state stay float32 and the loss is
+  computed from float32 logits.
+  """
   label_smoothing: float = 0.0
   teacher_forcing: float = 1.0
+  dtype: str = "float32"
+
+  @classmethod
+  def from_settings(cls, train) -> "StepOptions":
+    return cls(label_smoothing=train.label_smoothing,
+               teacher_forcing=train.teacher_forcing, dtype=train.dtype)
+
+
+def _compute_params(params, dtype: str):
+  """The parameters in the compute dtype (a no-op for float32)."""
+  if dtype == "float32":
+    return params
+  return jax.tree.map(lambda p: p.astype(dtype)
+                      if jnp.issubdtype(p.dtype, jnp.floating) else p, params)
+
+
+def _apply(state, params, *args, **kwargs):
+  """model.apply in the compute dtype; floating outputs come back float32."""
+  out = state.model.apply(
+      {"params": _compute_params(params, state.options.dtype)}, *args, **kwargs)
+  if state.options.dtype == "float32":
+    return out
+  return jax.tree.map(lambda x: x.astype(jnp.float32)
+                      if jnp.issubdtype(x.dtype, jnp.floating) else x, out)
 
 
 class TrainState(flax.struct.PyTreeNode):
@@ -74,8 +105,8 @@ def train_step(state: TrainState, batch: Dict[str, jax.Array],
   dropout_rng, sampling_rng = jax.random.split(step_rng)
 
   def loss_fn(params):
-    logits = state.model.apply(
-        {"params": params}, batch["source"], batch["target_inputs"], train=True,
+    logits = _apply(
+        state, params, batch["source"], batch["target_inputs"], train=True,
         teacher_forcing=state.options.teacher_forcing,
         rngs={"dropout": dropout_rng, "sampling": sampling_rng})
     return metrics_lib.sequence_sums(logits, batch["target_outputs"],
@@ -99,19 +130,18 @@ def train_step(state: TrainState, batch: Dict[str, jax.Array],
 
 def eval_step(state: TrainState, batch: Dict[str, jax.Array]) -> Dict[str, jax.Array]:
   """Teacher-forced metric sums on a batch (no dropout)."""
-  logits = state.model.apply({"params": state.params}, batch["source"],
-                             batch["target_inputs"], train=False)
+  logits = _apply(state, state.params, batch["source"], batch["target_inputs"],
+                  train=False)
   return metrics_lib.sequence_sums(logits, batch["target_outputs"])[1]
 
 
 def _decoder(state: TrainState, source: jax.Array):
   """(step_fn, initial carry) for the search functions, from encoding `source`."""
-  variables = {"params": state.params}
-  carry = state.model.apply(variables, source, method=Seq2Seq.encode)
+  carry = _apply(state, state.params, source, method=Seq2Seq.encode)
 
   def step_fn(tokens, carry):
-    return state.model.apply(variables, carry, tokens,
-                             method=Seq2Seq.decode_step)
+    return _apply(state, state.params, carry, tokens,
+                  method=Seq2Seq.decode_step)
 
   return step_fn, carry
 

@@ -68,7 +68,7 @@ class _StopSignal:
 
 
 def _eval_and_log(state, corpus, split_name, s, shapes, max_decode_length,
-                  log: reporting.MetricsLog, step: int, record_as: str):
+                  log: reporting.MetricsLog, step: int, record_as: str, mesh):
   # The validation split may decode a subset (BLEU is slow); test decodes all.
   limit = (s.train.eval_decode_sentences or None) if record_as == "eval" else None
   results, samples = evaluation.evaluate(
@@ -76,7 +76,7 @@ def _eval_and_log(state, corpus, split_name, s, shapes, max_decode_length,
       source_length=shapes[0], target_length=shapes[1],
       reverse_source=s.data.reverse_source, max_decode_length=max_decode_length,
       target_vocab=corpus.target_vocab, num_samples=s.train.num_eval_samples,
-      is_text=corpus.is_text, decode_limit=limit)
+      is_text=corpus.is_text, decode_limit=limit, mesh=mesh)
   log.write(step, record_as, results)
   reporting.log(f"{record_as} step {step}: " + " ".join(
       f"{k}={v:.4f}" for k, v in results.items()))
@@ -92,29 +92,34 @@ def _eval_and_log(state, corpus, split_name, s, shapes, max_decode_length,
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Dict[str, float]:
   """Trains (or resumes) a run in `workdir`; returns the final test metrics."""
   s = settings_lib.from_config(config)
-  workdir_lib.prepare(workdir)
-  workdir_lib.check_or_write_config(workdir, settings_lib.to_dict(s))
+  # In a multi-host run the first process writes the workdir's files; all
+  # processes take part in every step, evaluation and checkpoint.
+  primary = partitioning.is_primary()
+  if primary:
+    workdir_lib.prepare(workdir)
+    workdir_lib.check_or_write_config(workdir, settings_lib.to_dict(s))
 
   corpus = datasets.load(s.data)
-  workdir_lib.check_or_save_vocabularies(workdir, corpus.source_vocab,
-                                         corpus.target_vocab)
   shapes = pipeline.max_lengths(*corpus.splits.values())
   max_decode_length = s.decode.max_length or shapes[1]
-  workdir_lib.write_limits(workdir, source_length=shapes[0],
-                           target_length=shapes[1],
-                           max_decode_length=max_decode_length)
+  if primary:
+    workdir_lib.check_or_save_vocabularies(workdir, corpus.source_vocab,
+                                           corpus.target_vocab)
+    workdir_lib.write_limits(workdir, source_length=shapes[0],
+                             target_length=shapes[1],
+                             max_decode_length=max_decode_length)
   for name, split in corpus.splits.items():
     reporting.log(f"{name}: {len(split)} examples")
 
   model = Seq2Seq(s.model, corpus.source_vocab.size, corpus.target_vocab.size)
   tx = optimizer_lib.make_optimizer(s.train)
   schedule = optimizer_lib.learning_rate_schedule(s.train)
-  options = steps.StepOptions(label_smoothing=s.train.label_smoothing,
-                              teacher_forcing=s.train.teacher_forcing)
+  options = steps.StepOptions.from_settings(s.train)
   init_rng, train_rng = jax.random.split(jax.random.PRNGKey(s.seed))
   mesh = partitioning.make_mesh()
   if not s.train.batch_tokens:
     partitioning.check_batch_size(s.train.batch_size, "train.batch_size")
+  partitioning.check_batch_size(s.train.eval_batch_size, "train.eval_batch_size")
   state = partitioning.replicate(
       steps.create_train_state(model, tx, options, init_rng, *shapes), mesh)
   num_params = sum(x.size for x in jax.tree.leaves(state.params))
@@ -132,9 +137,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Dict[
     reporting.log(f"resumed from step {int(state.step)} "
                   f"(data position {meta['data_position']})")
   start_step = int(state.step)
-  provenance.record(workdir, start_step)
+  if primary:
+    provenance.record(workdir, start_step)
   best_checkpointer.delete_after(start_step)
-  log = reporting.MetricsLog(workdir)
+  log = reporting.MetricsLog(workdir, writable=primary)
   dropped = log.truncate_after(start_step)
   if dropped:
     reporting.log(f"dropped {dropped} metric lines written after step {start_step}")
@@ -153,7 +159,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Dict[
   results = {}
   with _StopSignal() as stop:
     for step in range(start_step, s.train.num_steps):
-      batch = partitioning.shard_batch(stream.batch(step), mesh)
+      batch = partitioning.global_batch(
+          stream.batch(step, partitioning.process_shard()), mesh)
       state, metrics = steps.jit_train_step(state, batch, train_rng)
       window.add(metrics)
       done = step + 1
@@ -175,23 +182,26 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Dict[
       if done % s.train.eval_every == 0 or done == s.train.num_steps:
         progress.pause_until_now()
         results = _eval_and_log(state, corpus, "validation", s, shapes,
-                                max_decode_length, log, done, "eval")
+                                max_decode_length, log, done, "eval", mesh)
         if results[best_metric] > best_value:
           best_value = results[best_metric]
           best_checkpointer.save(done, state, {"step": done,
                                                best_metric: best_value})
         progress.resume()
-      if done % s.train.checkpoint_every == 0 or done == s.train.num_steps:
+      saved = done % s.train.checkpoint_every == 0 or done == s.train.num_steps
+      if saved:
         save(done)
       segment_done = (s.train.max_steps_per_run
                       and done - start_step >= s.train.max_steps_per_run
                       and done < s.train.num_steps)
-      if stop.received is not None or segment_done:
-        save(done)
+      stopping = partitioning.any_process(stop.received is not None)
+      if stopping or segment_done:
+        if not saved:  # saving a step twice is an error in multi-host Orbax
+          save(done)
         checkpointer.close()
         best_checkpointer.close()
         log.close()
-        if stop.received is not None:
+        if stopping:
           raise Preempted(done)
         reporting.log(f"stopping after {s.train.max_steps_per_run} steps this "
                       f"run (config.train.max_steps_per_run); resume with the "
@@ -199,9 +209,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Dict[
         return {}
 
   final_step = int(state.step)
-  if not log.has(final_step, "test"):
+  if partitioning.agree(not log.has(final_step, "test")):
     results = _eval_and_log(state, corpus, "test", s, shapes, max_decode_length,
-                            log, final_step, "test")
+                            log, final_step, "test", mesh)
   checkpointer.close()
   best_checkpointer.close()
   log.close()

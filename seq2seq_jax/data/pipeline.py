@@ -4,8 +4,12 @@ The training stream is stateless: batch k is the k-th slice of the epoch's
 permutation, where epoch = k // batches_per_epoch and the permutation is seeded
 by (seed, epoch). The data position is therefore the step count, and a resumed
 run continues with the next batch rather than replaying or skipping any.
+
+Multi-host: every process computes the same global batch *indices* and padded
+shape (cheap), then reads and pads only its own contiguous block of rows
+(`batch(step, shard=(process_index, process_count))`).
 """
-from typing import Dict, Iterator
+from typing import Dict, Iterator, Tuple
 
 import numpy as np
 
@@ -59,6 +63,19 @@ def make_batch(split: Split, indices, source_length: int, target_length: int,
           "target_outputs": target_outputs}
 
 
+Shard = Tuple[int, int]  # (process index, process count)
+
+
+def shard_rows(global_rows: int, shard: Shard) -> slice:
+  """The contiguous block of rows that process `shard[0]` of `shard[1]` reads."""
+  index, count = shard
+  if global_rows % count:
+    raise ValueError(f"a batch of {global_rows} rows does not split over "
+                     f"{count} processes")
+  per_process = global_rows // count
+  return slice(index * per_process, (index + 1) * per_process)
+
+
 def round_up(length: int, multiple: int) -> int:
   return -(-length // multiple) * multiple
 
@@ -109,8 +126,9 @@ class TrainStream:
       self._epoch, self._batches = epoch, batches
     return self._batches
 
-  def batch(self, step: int) -> Batch:
-    """The batch consumed by training step `step` (0-based)."""
+  def batch(self, step: int, shard: Shard = (0, 1)) -> Batch:
+    """The batch consumed by training step `step` (0-based); with `shard`,
+    only that process's rows (the padded shape is the global batch's)."""
     epoch, position = divmod(step, self.batches_per_epoch)
     indices = self._epoch_batches(epoch)[position]
     source_length, target_length = self.shape
@@ -120,8 +138,8 @@ class TrainStream:
       target_length = min(target_length, round_up(
           max(len(self.split.target_ids[i]) + 1 for i in indices),
           self.pad_multiple))
-    return make_batch(self.split, indices, source_length, target_length,
-                      self.reverse_source)
+    return make_batch(self.split, indices[shard_rows(len(indices), shard)],
+                      source_length, target_length, self.reverse_source)
 
 
 class TokenBudgetStream:
@@ -189,12 +207,14 @@ class TokenBudgetStream:
       self._batches = [batches[i] for i in rng.permutation(len(batches))]
     return self._batches
 
-  def batch(self, step: int) -> Batch:
-    """The batch consumed by training step `step` (0-based)."""
+  def batch(self, step: int, shard: Shard = (0, 1)) -> Batch:
+    """The batch consumed by training step `step` (0-based); with `shard`,
+    only that process's rows."""
     epoch, position = divmod(step, self.batches_per_epoch)
     length, indices = self._epoch_batches(epoch)[position]
-    return make_batch(self.split, indices, length, length, self.reverse_source,
-                      self.rows[length])
+    rows = shard_rows(self.rows[length], shard)
+    return make_batch(self.split, indices[rows], length, length,
+                      self.reverse_source, rows.stop - rows.start)
 
 
 def eval_batches(split: Split, batch_size: int, source_length: int,

@@ -1,0 +1,78 @@
+"""config.train.dtype=bfloat16: bf16 compute, float32 parameters and optimizer
+state, a loss close to float32's, and every decoder variant still runs."""
+import re
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from configs import base
+from seq2seq_jax import optimizer as optimizer_lib
+from seq2seq_jax import settings
+from seq2seq_jax import steps
+from seq2seq_jax.model import Seq2Seq
+
+VARIANTS = [
+    dict(cell="lstm", attention="none", recurrence="fused"),
+    dict(cell="gru", attention="bahdanau", bidirectional=True, bridge="linear"),
+    dict(cell="lstm", attention="luong_general", input_feeding=True,
+         recurrence="scan"),
+]
+
+
+def _state(model_overrides, dtype):
+  config = base.get_config()
+  config.model.hidden_size = 32
+  config.model.embedding_size = 16
+  for key, value in model_overrides.items():
+    config.model[key] = value
+  config.train.dtype = dtype
+  s = settings.from_config(config)
+  model = Seq2Seq(s.model, 20, 20)
+  return steps.create_train_state(
+      model, optimizer_lib.make_optimizer(s.train),
+      steps.StepOptions.from_settings(s.train), jax.random.PRNGKey(0), 6, 7)
+
+
+def _batch():
+  rng = np.random.default_rng(0)
+  source = rng.integers(4, 20, (4, 6))
+  source[1, 3:] = 0  # padding
+  target = rng.integers(4, 20, (4, 7))
+  return {"source": jnp.asarray(source, jnp.int32),
+          "target_inputs": jnp.asarray(target, jnp.int32),
+          "target_outputs": jnp.asarray(np.roll(target, -1, 1), jnp.int32)}
+
+
+@pytest.mark.parametrize("overrides", VARIANTS,
+                         ids=[v["attention"] for v in VARIANTS])
+def test_bfloat16_trains_with_float32_state(overrides):
+  batch, rng = _batch(), jax.random.PRNGKey(1)
+  losses = {}
+  for dtype in ("float32", "bfloat16"):
+    state = _state(overrides, dtype)
+    if dtype == "bfloat16":  # the matmuls really run in bf16
+      jaxpr = str(jax.make_jaxpr(steps.train_step)(state, batch, rng))
+      assert re.search(r"bf16\[[0-9,]*\] = dot_general", jaxpr)
+    new_state, metrics = steps.jit_train_step(state, batch, rng)
+    losses[dtype] = float(metrics["train_loss"])
+    floating = [x for x in jax.tree.leaves((new_state.params,
+                                            new_state.opt_state))
+                if jnp.issubdtype(x.dtype, jnp.floating)]
+    assert {x.dtype for x in floating} == {jnp.dtype(jnp.float32)}
+    assert int(new_state.nonfinite_total) == 0
+    greedy = steps.jit_greedy_predict(new_state, batch["source"], max_length=5)
+    tokens, scores = steps.jit_beam_predict(
+        new_state, batch["source"], max_length=5, beam_size=3, alpha=0.6,
+        nbest=1)
+    assert greedy.shape == (4, 5) and tokens.shape == (4, 1, 5)
+    assert np.all(np.isfinite(np.asarray(scores)))
+  assert losses["bfloat16"] == pytest.approx(losses["float32"], rel=0.03)
+
+
+def test_unknown_dtype_is_a_config_error():
+  config = base.get_config()
+  config.train.dtype = "float16"
+  with pytest.raises(settings.ConfigError, match="train.dtype.*bfloat16"):
+    settings.from_config(config)
