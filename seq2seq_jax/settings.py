@@ -35,8 +35,10 @@ class ModelSettings:
   dropout: float
   attention: str
   input_feeding: bool
-  recurrence: str
-  remat: bool
+  # Implementation choices (same function): defaults so code that builds
+  # settings directly need not name them.
+  recurrence: str = "fused"
+  remat: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
