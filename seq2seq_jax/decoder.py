@@ -144,7 +144,9 @@ class Decoder(nn.Module):
 
     scan = nn.scan(body, variable_broadcast="params",
                    split_rngs={"params": False, "dropout": True})
-    initial_logits = jnp.zeros((batch_size, self.vocab_size), jnp.float32)
+    # In the compute dtype (bf16 under train.dtype=bfloat16), as step returns.
+    initial_logits = jnp.zeros((batch_size, self.vocab_size),
+                               carry["memory"].dtype)
     _, logits = scan(self, (carry, initial_logits), (target_inputs.T, use_gold))
     return jnp.swapaxes(logits, 0, 1)
 

@@ -8,8 +8,8 @@ from typing import Dict
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
+from seq2seq_jax import cross_entropy
 from seq2seq_jax.data.vocabulary import PAD_ID
 
 Sums = Dict[str, jax.Array]
@@ -30,17 +30,10 @@ def sequence_sums(logits: jax.Array, targets: jax.Array,
     nll_sum, token_count, correct_tokens, correct_sequences, sequence_count.
   """
   weights = (targets != PAD_ID).astype(jnp.float32)
-  logits = logits.astype(jnp.float32)
-  vocab = logits.shape[-1]
-  one_hot = jax.nn.one_hot(targets, vocab)
-  nll = optax.softmax_cross_entropy(logits, one_hot)
-  if label_smoothing:
-    smooth = optax.smooth_labels(one_hot, label_smoothing)
-    train_loss_tokens = optax.softmax_cross_entropy(logits, smooth)
-  else:
-    train_loss_tokens = nll
+  train_loss_tokens, nll, correct = cross_entropy.cross_entropy(
+      logits, targets, float(label_smoothing))
   token_count = weights.sum()
-  correct = (jnp.argmax(logits, -1) == targets).astype(jnp.float32) * weights
+  correct = correct * weights
   has_tokens = weights.max(axis=-1)
   sequence_correct = jnp.all((correct == weights), axis=-1) * has_tokens
   sums = {

@@ -18,6 +18,9 @@ VARIANTS = [
     dict(cell="gru", attention="bahdanau", bidirectional=True, bridge="linear"),
     dict(cell="lstm", attention="luong_general", input_feeding=True,
          recurrence="scan"),
+    dict(cell="gru", attention="luong_dot", teacher_forcing=0.5),
+    dict(cell="rnn", attention="luong_concat", input_feeding=True,
+         num_layers=2, remat=True),
 ]
 
 
@@ -26,7 +29,8 @@ def _state(model_overrides, dtype):
   config.model.hidden_size = 32
   config.model.embedding_size = 16
   for key, value in model_overrides.items():
-    config.model[key] = value
+    section = config.train if key == "teacher_forcing" else config.model
+    section[key] = value
   config.train.dtype = dtype
   s = settings.from_config(config)
   model = Seq2Seq(s.model, 20, 20)
@@ -46,7 +50,7 @@ def _batch():
 
 
 @pytest.mark.parametrize("overrides", VARIANTS,
-                         ids=[v["attention"] for v in VARIANTS])
+                         ids=[f"{v['cell']}_{v['attention']}" for v in VARIANTS])
 def test_bfloat16_trains_with_float32_state(overrides):
   batch, rng = _batch(), jax.random.PRNGKey(1)
   losses = {}
