@@ -26,8 +26,8 @@ def cross_entropy(logits: jax.Array, targets: jax.Array,
       vocab); the NLL is always unsmoothed.
 
   Returns:
-    loss [...], nll [...] and correct [...] (float 0/1: the target's logit is
-    the largest; a tie counts as correct). Gradients flow through loss and nll.
+    loss [...], nll [...] and correct [...] (float 0/1: the target is the
+    argmax, the first index on ties). Gradients flow through loss and nll.
   """
   outputs, _ = _forward(logits, targets, label_smoothing)
   return outputs
@@ -46,7 +46,7 @@ def _forward(logits, targets, label_smoothing):
             - label_smoothing * mean_logit)
   else:
     loss = nll
-  correct = (target_logit >= top).astype(jnp.float32)
+  correct = (jnp.argmax(logits, axis=-1) == targets).astype(jnp.float32)
   return (loss, nll, correct), residuals + (lse,)
 
 

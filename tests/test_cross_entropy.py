@@ -53,6 +53,12 @@ def test_gradient_matches_autodiff_for_both_outputs(label_smoothing):
   assert float(jnp.abs(got).max()) > 1e-3  # the check is not vacuous
 
 
+def test_ties_are_not_all_correct():
+  logits = jnp.zeros((2, 5))  # every class ties: argmax is class 0
+  _, _, correct = cross_entropy.cross_entropy(logits, jnp.asarray([0, 3]))
+  np.testing.assert_array_equal(correct, [1.0, 0.0])
+
+
 def test_extreme_logits_stay_finite():
   logits, targets = _data(seed=3, scale=1e4)
   loss, nll, _ = cross_entropy.cross_entropy(logits, targets, 0.1)
