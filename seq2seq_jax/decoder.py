@@ -109,7 +109,19 @@ class Decoder(nn.Module):
         x = self.dropout_layer(x, deterministic=not train)
       _, x = layer(layer_carries[index], x, mask)
     x = self.dropout_layer(x, deterministic=not train)
-    return self.output_projection(x)
+    return self._project_all(x)
+
+  def _project_all(self, readouts: jax.Array) -> jax.Array:
+    """[batch, length, hidden] -> logits, as one 2-D matmul.
+
+    Why 2-D: with a 3-D operand XLA:CPU lays out the backward pass's weight
+    gradient with a transposed copy of the [batch * length, vocab] logit
+    gradient (the largest tensor of the step); flattened, it contracts it
+    in place.
+    """
+    batch, length, hidden = readouts.shape
+    logits = self.output_projection(readouts.reshape(batch * length, hidden))
+    return logits.reshape(batch, length, -1)
 
   def _teacher_forced_attention(self, carry, target_inputs, train):
     # Attention needs the state of the previous step, so the recurrence runs
@@ -123,7 +135,7 @@ class Decoder(nn.Module):
     _, readouts = scan(self, carry, target_inputs.T)
     readouts = self.dropout_layer(jnp.swapaxes(readouts, 0, 1),
                                   deterministic=not train)
-    return self.output_projection(readouts)
+    return self._project_all(readouts)
 
   def _stepwise(self, carry, target_inputs, train, teacher_forcing):
     batch_size, length = target_inputs.shape

@@ -82,26 +82,31 @@ class RecurrentLayer(nn.Module):
       (final carry, outputs [batch, time, hidden]); outputs are 0 at padding.
     """
     cell = get_cell(self.cell_name)
-    projected = nn.Dense(cell.num_gates * self.hidden_size,
-                         bias_init=cell.input_bias_init,
-                         name="input_projection")(inputs)
+    input_projection = nn.Dense(cell.num_gates * self.hidden_size,
+                                bias_init=cell.input_bias_init,
+                                name="input_projection")
     if self.implementation == "scan":
       step = nn.remat(_MaskedStep) if self.remat else _MaskedStep
       scan = nn.scan(step, variable_broadcast="params",
                      split_rngs={"params": False}, in_axes=1, out_axes=1,
                      reverse=self.reverse)
       return scan(self.cell_name, self.hidden_size, name="scan")(
-          carry, (projected, mask))
+          carry, (input_projection(inputs), mask))
     if self.implementation != "fused":
       raise ValueError(f"unknown recurrence implementation "
                        f"{self.implementation!r}; valid: {IMPLEMENTATIONS}")
+    # Time-major before the projection (the narrow input is cheaper to
+    # transpose than the gates), and one 2-D matmul for all steps (a 3-D
+    # operand makes XLA:CPU transpose the gate gradients for dW).
+    batch, length, features = inputs.shape
+    time_major = jnp.swapaxes(inputs, 0, 1).reshape(length * batch, features)
+    projected = input_projection(time_major).reshape(length, batch, -1)
     w_h, b_h = _Weights(self.cell_name, self.hidden_size, name="scan")()
     dtype = projected.dtype
     carry = tuple(c.astype(dtype) for c in carry)
     final, outputs = fused_scan(
-        cell.pointwise, self.reverse, self.remat, carry,
-        jnp.swapaxes(projected, 0, 1), jnp.swapaxes(mask, 0, 1),
-        w_h.astype(dtype), b_h.astype(dtype))
+        cell.pointwise, self.reverse, self.remat, carry, projected,
+        jnp.swapaxes(mask, 0, 1), w_h.astype(dtype), b_h.astype(dtype))
     return final, jnp.swapaxes(outputs, 0, 1)
 
   def step(self, carry: Carry, inputs: jax.Array):
