@@ -51,8 +51,12 @@ def get_config() -> ml_collections.ConfigDict:
   config.data.target_language = ""
   config.data.preset = "none"  # none | tutorial (the PyTorch tutorial's filter)
   config.data.min_words = 1  # training pairs: words per side, inclusive
-  config.data.max_words = 0  # 0 = no limit
+  # Training pairs with more words on a side are dropped (one outlier would
+  # pad every batch to its length); 0 = no limit.
+  config.data.max_words = 100
   config.data.strict = False  # a malformed line is an error, not a counted reject
+  # Stop when more than this fraction of a file's lines are malformed.
+  config.data.max_rejected_fraction = 0.05
   config.data.vocab_kind = "word"  # word | sentencepiece
   config.data.vocab_size = 0  # most ids incl. 4 specials; 0 = all (word only)
   config.data.vocab_min_count = 1  # word: fewest occurrences to get an id
@@ -73,6 +77,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.train.learning_rate = 6e-3
   config.train.lr_schedule = "cosine"  # constant | cosine | linear | rsqrt
   config.train.warmup_steps = 100
+  # Steps the schedule's decay spans (0 = num_steps). Set it to the original
+  # num_steps to extend a finished run at its final learning rate.
+  config.train.schedule_steps = 0
   config.train.weight_decay = 0.0  # adamw only
   config.train.grad_clip_norm = 1.0  # 0 disables clipping
   config.train.label_smoothing = 0.0

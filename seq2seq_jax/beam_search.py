@@ -118,7 +118,8 @@ def beam_search(step_fn: StepFn, carry: Any, batch_size: int, max_length: int,
       raise ValueError(f"step_fn must return logits [{n}, vocab], "
                        f"got {logits.shape}")
     vocab = logits.shape[-1]
-    logprob = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
+    logprob = jax.nn.log_softmax(
+        decoding.never_emit(logits.astype(jnp.float32), bos_id), axis=-1)
     candidates = (s.alive_logprob[:, :, None]
                   + logprob.reshape(batch_size, beam_size, vocab)
                   ).reshape(batch_size, beam_size * vocab)

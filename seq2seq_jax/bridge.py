@@ -40,8 +40,11 @@ class Bridge(nn.Module):
       if self.kind == "copy":
         carries.append(joined)
       elif self.kind == "zero":
-        carries.append(get_cell(self.cell_name).zero_carry(
-            batch_size, self.decoder_hidden_size))
+        # In the encoder's dtype (bf16 under train.dtype=bfloat16), as the
+        # decoder's scan returns it.
+        carries.append(tuple(
+            c.astype(joined[0].dtype) for c in get_cell(self.cell_name)
+            .zero_carry(batch_size, self.decoder_hidden_size)))
       elif self.kind == "linear":
         projected = []
         for index, part in enumerate(joined):

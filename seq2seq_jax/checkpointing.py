@@ -10,6 +10,15 @@ never a silent fresh start over an existing run.
 A failed write (disk full, permissions) raises CheckpointError naming the
 directory and the cause; the checkpoints already written stay usable, since
 Orbax only renames a step into place once all of it is on disk.
+
+A run keeps two series, the newest checkpoints and the best one
+(`RunCheckpoints`). At most one save is in flight at a time, and in a
+multi-host run every save is synchronous: Orbax's cross-process barriers are
+device collectives, and two of them issued from background threads (two
+managers' commits, or a commit beside the training step's own collectives)
+can be entered in different orders on different processes and deadlock. On
+the main thread, in program order, every process enters the same barriers in
+the same order.
 """
 import contextlib
 import os
@@ -28,6 +37,10 @@ import orbax.checkpoint as ocp
 KILL_DURING_SAVE_ENV = "SEQ2SEQ_JAX_TEST_KILL_DURING_SAVE"
 
 
+LATEST_SUBDIRECTORY = "checkpoints"  # the newest checkpoints of a workdir
+BEST_SUBDIRECTORY = "best"  # the best validation checkpoint
+
+
 class CheckpointError(RuntimeError):
   """No usable checkpoint in a workdir that has checkpoints, or a failed save."""
 
@@ -36,12 +49,18 @@ class Checkpointer:
   """Saves and restores (train state, metadata dict) under DIR/checkpoints."""
 
   def __init__(self, workdir: str, max_to_keep: int,
-               subdirectory: str = "checkpoints"):
+               subdirectory: str = LATEST_SUBDIRECTORY,
+               asynchronous: bool = True):
     self.directory = os.path.join(os.path.abspath(workdir), subdirectory)
     self.manager = ocp.CheckpointManager(
         self.directory,
-        options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep,
-                                             create=True))
+        options=ocp.CheckpointManagerOptions(
+            max_to_keep=max_to_keep, create=True,
+            enable_async_checkpointing=asynchronous,
+            # Distinct barrier names per series, so no two ever share a key.
+            multiprocessing_options=ocp.options.MultiprocessingOptions(
+                barrier_sync_key_prefix=subdirectory)))
+    self._closed = False
 
   def save(self, step: int, state, meta: Dict[str, Any]) -> None:
     """Starts writing `step` in the background (errors surface here or at
@@ -126,8 +145,39 @@ class Checkpointer:
     self.manager.reload()
 
   def close(self) -> None:
+    """Waits for the save in flight, then closes (idempotent)."""
+    if self._closed:
+      return
     self.wait()
     self.manager.close()
+    self._closed = True
+
+
+class RunCheckpoints:
+  """A run's two series: DIR/checkpoints (the newest `keep`) and DIR/best.
+
+  Before either series starts a save, both finish the one in flight, so
+  there is never more than one save in progress (see the module docstring).
+  """
+
+  def __init__(self, workdir: str, keep: int):
+    asynchronous = jax.process_count() == 1
+    self.latest = Checkpointer(workdir, keep, asynchronous=asynchronous)
+    self.best = Checkpointer(workdir, 1, BEST_SUBDIRECTORY,
+                             asynchronous=asynchronous)
+
+  def save_latest(self, step: int, state, meta: Dict[str, Any]) -> None:
+    self.best.wait()
+    self.latest.save(step, state, meta)
+
+  def save_best(self, step: int, state, meta: Dict[str, Any]) -> None:
+    self.latest.wait()
+    self.best.save(step, state, meta)
+
+  def close(self) -> None:
+    """Waits for the save in flight and closes both series (idempotent)."""
+    self.latest.close()
+    self.best.close()
 
 
 def _check_shapes(restored, abstract, path: str) -> None:

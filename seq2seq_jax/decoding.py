@@ -1,7 +1,9 @@
 """Model-agnostic decoding over `step_fn(tokens, carry) -> (logits, carry)`.
 
 The search knows nothing of the model: the carry is any pytree, and the model
-supplies the step (see `model.Seq2Seq.decode_step`).
+supplies the step (see `model.Seq2Seq.decode_step`). No search ever emits PAD
+or BOS (`never_emit`): a model may give them probability, but PAD would end a
+hypothesis silently and BOS is input only.
 """
 from typing import Any, Callable, Tuple
 
@@ -11,6 +13,11 @@ import jax.numpy as jnp
 from seq2seq_jax.data.vocabulary import PAD_ID
 
 StepFn = Callable[[jax.Array, Any], Tuple[jax.Array, Any]]
+
+
+def never_emit(logits: jax.Array, bos_id: int) -> jax.Array:
+  """logits [..., vocab] with PAD and BOS set to -inf."""
+  return logits.at[..., jnp.asarray([PAD_ID, bos_id])].set(-jnp.inf)
 
 
 def generate(step_fn: StepFn, carry: Any, batch_size: int, max_length: int,
@@ -36,7 +43,7 @@ def generate(step_fn: StepFn, carry: Any, batch_size: int, max_length: int,
   def body(state):
     i, tokens, carry, last, finished = state
     logits, carry = step_fn(last, carry)
-    chosen = choose(logits, i).astype(jnp.int32)
+    chosen = choose(never_emit(logits, bos_id), i).astype(jnp.int32)
     chosen = jnp.where(finished, PAD_ID, chosen)
     tokens = tokens.at[:, i].set(chosen)
     return i + 1, tokens, carry, chosen, finished | (chosen == eos_id)

@@ -6,7 +6,7 @@ from the data or the config files, so a run can be decoded on another machine.
 """
 import dataclasses
 import os
-from typing import List, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 from absl import logging
 import jax
@@ -48,23 +48,31 @@ def load_run(workdir: str, checkpoint: str = "best") -> LoadedRun:
   s = settings_lib.from_dict(workdir_lib.read_json(workdir,
                                                    workdir_lib.CONFIG_FILE))
   limits = workdir_lib.read_json(workdir, workdir_lib.LIMITS_FILE)
-  source_vocab = vocabulary.load(os.path.join(workdir, "vocab_source.json"))
-  target_vocab = vocabulary.load(os.path.join(workdir, "vocab_target.json"))
+  try:
+    source_vocab = vocabulary.load(os.path.join(workdir, "vocab_source.json"))
+    target_vocab = vocabulary.load(os.path.join(workdir, "vocab_target.json"))
+  except ValueError as e:
+    raise workdir_lib.WorkdirError(str(e)) from None
   model = Seq2Seq(s.model, source_vocab.size, target_vocab.size)
   template = steps.create_train_state(
       model, optimizer_lib.make_optimizer(s.train), steps.StepOptions.from_settings(s.train),
       jax.random.PRNGKey(0), limits["source_length"], limits["target_length"])
-  restored = None
-  if checkpoint == "best":
-    restored = checkpointing.Checkpointer(workdir, 1, "best").restore_latest(
-        template)
+  restored, which = None, "latest"
+  best_directory = os.path.join(workdir, checkpointing.BEST_SUBDIRECTORY)
+  # Only open best/ when it exists: opening creates it.
+  if checkpoint == "best" and os.path.isdir(best_directory):
+    restored = checkpointing.Checkpointer(
+        workdir, 1, checkpointing.BEST_SUBDIRECTORY).restore_latest(template)
+    which = "best" if restored is not None else which
   if restored is None:
+    if checkpoint == "best":
+      logging.info("no best checkpoint in %s yet; using the latest", workdir)
     restored = checkpointing.Checkpointer(
         workdir, s.train.keep_checkpoints).restore_latest(template)
   if restored is None:
     raise workdir_lib.WorkdirError(f"no checkpoint in {workdir!r} yet")
   state, _ = restored
-  logging.info("restored %s checkpoint at step %d from %s", checkpoint,
+  logging.info("restored the %s checkpoint, step %d, from %s", which,
                int(state.step), workdir)
   return LoadedRun(settings=s, state=state, source_vocab=source_vocab,
                    target_vocab=target_vocab,
@@ -102,10 +110,21 @@ def translate(run: LoadedRun, texts: Sequence[str], *, batch_size: int = 64,
   Returns:
     per input, its `nbest` hypotheses, best first (empty input -> [''] * nbest).
   """
+  return [[text for text, _ in hypotheses] for hypotheses in translate_scored(
+      run, texts, batch_size=batch_size, beam_size=beam_size, alpha=alpha,
+      nbest=nbest)]
+
+
+def translate_scored(run: LoadedRun, texts: Sequence[str], *,
+                     batch_size: int = 64, beam_size: int = 1,
+                     alpha: float = 0.6,
+                     nbest: int = 1) -> List[List[Tuple[str, Optional[float]]]]:
+  """`translate` with each hypothesis's beam score (length-penalised
+  log-probability); greedy hypotheses have score None."""
   if beam_size < 1 or not 1 <= nbest <= beam_size:
     raise ValueError(f"need beam_size >= 1 and 1 <= nbest <= beam_size, got "
                      f"beam_size={beam_size}, nbest={nbest}")
-  outputs: List[List[str]] = []
+  outputs: List[List[Tuple[str, Optional[float]]]] = []
   sources = encode_sources(run, texts)
   for start in range(0, len(texts), batch_size):
     chunk = sources[start:start + batch_size]
@@ -115,12 +134,15 @@ def translate(run: LoadedRun, texts: Sequence[str], *, batch_size: int = 64,
     if beam_size == 1:
       tokens = np.asarray(steps.jit_greedy_predict(
           run.state, padded, max_length=run.max_decode_length))[:, None]
+      scores = np.full(tokens.shape[:2], np.nan)
     else:
-      tokens, _ = steps.jit_beam_predict(
+      tokens, scores = steps.jit_beam_predict(
           run.state, padded, max_length=run.max_decode_length,
           beam_size=beam_size, alpha=alpha, nbest=nbest)
-      tokens = np.asarray(tokens)
-    for rows, source in zip(tokens, chunk):
-      outputs.append([run.target_vocab.decode(row) if source.any() else ""
-                      for row in rows])
+      tokens, scores = np.asarray(tokens), np.asarray(scores)
+    for rows, row_scores, source in zip(tokens, scores, chunk):
+      outputs.append([
+          (run.target_vocab.decode(row) if source.any() else "",
+           None if np.isnan(score) else float(score))
+          for row, score in zip(rows, row_scores)])
   return outputs

@@ -8,20 +8,15 @@ Multi-host (the same command on every host, the workdir on a shared disk):
       --num_processes=2 --process_id=0   # 1 on the other host
   ... --distributed=auto   # Cloud TPU pod slices, SLURM, Open MPI
 """
-import sys
-
 from absl import app
 from absl import flags
 from absl import logging
 import jax
 from ml_collections import config_flags
 
-from seq2seq_jax import checkpointing
+from seq2seq_jax import cli
 from seq2seq_jax import distributed
-from seq2seq_jax import reporting
-from seq2seq_jax import settings
 from seq2seq_jax import train
-from seq2seq_jax import workdir
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and config.")
@@ -40,7 +35,6 @@ flags.mark_flags_as_required(["config", "workdir"])
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  reporting.quiet_library_logs()
   try:
     distributed.initialize(FLAGS.distributed, FLAGS.coordinator_address,
                            FLAGS.num_processes, FLAGS.process_id)
@@ -48,17 +42,8 @@ def main(argv):
     raise app.UsageError(str(e)) from None
   logging.info("process %d of %d; JAX devices: %s", jax.process_index(),
                jax.process_count(), jax.devices())
-  try:
-    train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
-  except train.Preempted as e:
-    logging.warning("%s", e)
-    sys.exit(train.PREEMPTED_EXIT_CODE)
-  except (settings.ConfigError, workdir.WorkdirError,
-          checkpointing.CheckpointError, train.NonFiniteError) as e:
-    logging.error("%s", e)
-    print(f"error: {e}", file=sys.stderr)
-    sys.exit(2)
+  train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main, extra_errors=(train.NonFiniteError,))

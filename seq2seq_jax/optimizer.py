@@ -4,10 +4,20 @@ import optax
 from seq2seq_jax.settings import TrainSettings
 
 
+# Schedules whose shape depends on the run's length (its horizon).
+HORIZON_SCHEDULES = ("cosine", "linear")
+
+
+def schedule_horizon(t: TrainSettings) -> int:
+  """The step at which the decay ends: train.schedule_steps, else num_steps."""
+  return t.schedule_steps or t.num_steps
+
+
 def learning_rate_schedule(t: TrainSettings) -> optax.Schedule:
-  """Linear warm-up to `learning_rate`, then the named decay."""
+  """Linear warm-up to `learning_rate`, then the named decay; cosine and
+  linear end at 1% of the peak at `schedule_horizon` and stay there."""
   peak, warmup = t.learning_rate, t.warmup_steps
-  decay_steps = max(t.num_steps - warmup, 1)
+  decay_steps = max(schedule_horizon(t) - warmup, 1)
   if t.lr_schedule == "constant":
     decay = optax.constant_schedule(peak)
   elif t.lr_schedule == "cosine":

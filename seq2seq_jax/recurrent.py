@@ -6,21 +6,25 @@ output, state or loss. With `reverse=True` the scan runs right to left; since
 padding sits at the end, a backward layer starts its real work at the last real
 token from its initial state.
 
-Two implementations compute the same function (tests compare values and
-gradients): "fused" (default) runs `fused_recurrence.fused_scan`, whose
-hand-written backward pass computes the recurrent weight gradient in one
-matmul after the loop; "scan" is Flax `nn.scan` differentiated by JAX. `remat`
-trades compute for memory on long sequences: "scan" wraps its step in
-`jax.checkpoint`, "fused" recomputes h @ W_hh in its backward pass.
+Three implementations compute the same function with the same parameters
+(tests compare values and gradients): "fused" (default) runs
+`fused_recurrence.fused_scan`, whose hand-written backward pass computes the
+recurrent weight gradient in one matmul after the loop; "scan" is Flax
+`nn.scan` differentiated by JAX; "cudnn" (LSTM on a CUDA GPU) packs the
+parameters at call time into cuDNN's layout and runs
+`jax.experimental.rnn.lstm` (cudnn_recurrence.py). `remat` trades compute for
+memory on long sequences: "scan" wraps its step in `jax.checkpoint`, "fused"
+recomputes h @ W_hh in its backward pass (cuDNN keeps its own workspace).
 """
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from seq2seq_jax import cudnn_recurrence
 from seq2seq_jax.cells import Carry, get_cell
 from seq2seq_jax.fused_recurrence import fused_scan
 
-IMPLEMENTATIONS = ("fused", "scan")
+IMPLEMENTATIONS = ("fused", "scan", "cudnn")
 
 
 class _MaskedStep(nn.Module):
@@ -48,6 +52,20 @@ class _Weights(nn.Module):
   @nn.compact
   def __call__(self):
     return get_cell(self.cell_name)(self.hidden_size, name="cell").weights()
+
+
+class _DenseParams(nn.Module):
+  """The parameters of an `nn.Dense(features)` (same names and initialisers)
+  without applying it: the cuDNN kernel does the input projection itself."""
+  features: int
+  bias_init: object
+
+  @nn.compact
+  def __call__(self, in_features: int):
+    kernel = self.param("kernel", nn.linear.default_kernel_init,
+                        (in_features, self.features))
+    bias = self.param("bias", self.bias_init, (self.features,))
+    return kernel, bias
 
 
 class RecurrentLayer(nn.Module):
@@ -82,6 +100,16 @@ class RecurrentLayer(nn.Module):
       (final carry, outputs [batch, time, hidden]); outputs are 0 at padding.
     """
     cell = get_cell(self.cell_name)
+    if self.implementation == "cudnn":
+      if self.cell_name != "lstm":
+        raise ValueError("model.recurrence='cudnn' supports model.cell='lstm' "
+                         f"only (jax.experimental.rnn), got {self.cell_name!r}")
+      kernel, bias = _DenseParams(
+          cell.num_gates * self.hidden_size, cell.input_bias_init,
+          name="input_projection")(inputs.shape[-1])
+      w_h, _ = _Weights(self.cell_name, self.hidden_size, name="scan")()
+      return cudnn_recurrence.lstm_layer(carry, inputs, mask, kernel, bias,
+                                         w_h, self.reverse)
     input_projection = nn.Dense(cell.num_gates * self.hidden_size,
                                 bias_init=cell.input_bias_init,
                                 name="input_projection")

@@ -56,6 +56,12 @@ class MetricsLog:
     return any(r.get("step") == step and r.get("split") == split
                for r in read(os.path.dirname(self.path)))
 
+  def last(self, step: int, split: str) -> Dict[str, float]:
+    """The metrics of the last line for (step, split), without step/split."""
+    records = [r for r in read(os.path.dirname(self.path))
+               if r.get("step") == step and r.get("split") == split]
+    return {k: v for k, v in records[-1].items() if k not in ("step", "split")}
+
   def write(self, step: int, split: str, values: Dict[str, float]) -> None:
     if not self.writable:
       return
@@ -73,8 +79,10 @@ class MetricsLog:
       self.tensorboard.add_text(tag, text, step)
 
   def close(self) -> None:
-    if self.writable:
+    """Flushes and closes TensorBoard (idempotent)."""
+    if self.tensorboard is not None:
       self.tensorboard.close()
+      self.tensorboard = None
 
 
 def read(workdir: str):
@@ -120,16 +128,24 @@ def log(message: str) -> None:
 
 
 class _DropLibraryChatter:
-  """Drops INFO lines from Orbax/TFDS internals (dozens per checkpoint)."""
-  noisy = ("orbax", "tensorflow_datasets", "etils")
+  """Drops INFO lines from Orbax/TFDS internals (dozens per checkpoint) and
+  JAX's note, on every CPU or GPU run, that it found no TPU."""
+  noisy = ("orbax", "tensorflow_datasets", "etils", "xla_bridge")
 
   def filter(self, record) -> bool:
     if record.levelno > 20:  # keep warnings and errors
-      return True
+      # but TFDS's repr of every custom BuilderConfig, at every load
+      return not str(record.msg).startswith("Using custom data configuration")
     return not any(part in record.pathname for part in self.noisy)
 
 
 def quiet_library_logs() -> None:
+  """Drops library chatter from the logs; off a terminal, also TFDS's
+  progress bars (their escape codes litter redirected logs)."""
   import logging as std_logging  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
   std_logging.getLogger().addFilter(_DropLibraryChatter())
   logging.get_absl_handler().addFilter(_DropLibraryChatter())
+  if not sys.stderr.isatty():
+    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+    tfds.disable_progress_bar()

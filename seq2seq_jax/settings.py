@@ -61,6 +61,7 @@ class DataSettings:
   min_words: int
   max_words: int
   strict: bool
+  max_rejected_fraction: float
   vocab_kind: str
   vocab_size: int
   vocab_min_count: int
@@ -79,6 +80,7 @@ class TrainSettings:
   learning_rate: float
   lr_schedule: str
   warmup_steps: int
+  schedule_steps: int
   weight_decay: float
   grad_clip_norm: float
   label_smoothing: float
@@ -136,6 +138,14 @@ def _validate(s: Settings):
   _one_of(m.bridge, "model.bridge", BRIDGES)
   _one_of(m.recurrence, "model.recurrence", RECURRENCES)
   _one_of(m.attention, "model.attention", ATTENTIONS)
+  if m.recurrence == "cudnn":
+    import jax  # pylint: disable=g-import-not-at-top
+    _require(m.cell == "lstm", "model.recurrence",
+             f"'cudnn' runs LSTM layers only (jax.experimental.rnn); "
+             f"model.cell is {m.cell!r}")
+    _require(jax.default_backend() == "gpu", "model.recurrence",
+             "'cudnn' needs a CUDA GPU (jax.experimental.rnn lowers only to "
+             f"cuDNN); this backend is {jax.default_backend()!r}")
   _require(not m.input_feeding or m.attention.startswith("luong"),
            "model.input_feeding", "applies to Luong attention only "
            f"(model.attention is {m.attention!r})")
@@ -192,6 +202,10 @@ def _validate(s: Settings):
            f"must be positive, got {t.learning_rate}")
   _require(t.warmup_steps >= 0, "train.warmup_steps",
            f"must be >= 0, got {t.warmup_steps}")
+  _require(t.schedule_steps >= 0, "train.schedule_steps",
+           f"must be >= 0 (0 = train.num_steps), got {t.schedule_steps}")
+  _require(0.0 <= d.max_rejected_fraction <= 1.0, "data.max_rejected_fraction",
+           f"must be in [0, 1], got {d.max_rejected_fraction}")
   _require(t.weight_decay >= 0, "train.weight_decay",
            f"must be >= 0, got {t.weight_decay}")
   _require(t.grad_clip_norm >= 0, "train.grad_clip_norm",
@@ -227,6 +241,8 @@ ADDED_KEYS = {
     ("model", "recurrence"): "scan",
     ("model", "remat"): False,
     ("train", "dtype"): "float32",
+    ("train", "schedule_steps"): 0,
+    ("data", "max_rejected_fraction"): 1.0,
 }
 
 

@@ -11,13 +11,11 @@ replaced (U+FFFD) and read as unknown words, never a crash.
 import io
 import sys
 
-from absl import app
 from absl import flags
 
 from seq2seq_jax import attention_plot
+from seq2seq_jax import cli
 from seq2seq_jax import inference
-from seq2seq_jax import reporting
-from seq2seq_jax import workdir as workdir_lib
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "A trained run's workdir.")
@@ -40,36 +38,28 @@ def _stdin_lines():
 
 
 def main(argv):
-  reporting.quiet_library_logs()
   sentences = argv[1:] if len(argv) > 1 else _stdin_lines()
-  try:
-    run = inference.load_run(FLAGS.workdir, FLAGS.checkpoint)
-  except (workdir_lib.WorkdirError, ValueError) as e:
-    print(f"error: {e}", file=sys.stderr)
-    sys.exit(2)
+  if FLAGS.plot_attention and len(sentences) != 1:
+    raise cli.UserError("--plot_attention takes exactly one sentence")
+  run = inference.load_run(FLAGS.workdir, FLAGS.checkpoint)
   try:
     translations = inference.translate(
         run, [s.strip() for s in sentences], batch_size=FLAGS.batch_size,
         beam_size=FLAGS.beam_size, alpha=FLAGS.alpha, nbest=FLAGS.nbest)
   except ValueError as e:
-    print(f"error: {e}", file=sys.stderr)
-    sys.exit(2)
+    raise cli.UserError(str(e)) from None
   for hypotheses in translations:
     print("\t".join(hypotheses))
   if FLAGS.plot_attention:
-    if len(sentences) != 1:
-      print("error: --plot_attention takes exactly one sentence", file=sys.stderr)
-      sys.exit(2)
     try:
       source, target, weights = attention_plot.attention_matrix(
           run, sentences[0].strip())
     except ValueError as e:
-      print(f"error: {e}", file=sys.stderr)
-      sys.exit(2)
+      raise cli.UserError(str(e)) from None
     attention_plot.save_heatmap(source, target, weights, FLAGS.plot_attention)
     print(f"attention heatmap written to {FLAGS.plot_attention}",
           file=sys.stderr)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

@@ -1,32 +1,47 @@
-"""The run directory: resolved config, vocabularies, and resume compatibility.
+"""The run directory: its lock, resolved config, vocabularies, dataset identity.
 
 A workdir belongs to one experiment. Resuming it with a config that changes
 the model or the data is refused with the differing keys listed; keys that do
 not change what is being trained (step counts, logging and eval cadence,
-decoding length) may change.
+decoding length) may change. The run's identity files are written only once
+data and model are set up, and may be rewritten while the workdir holds no
+checkpoint: a start that failed (a wrong data path, say) trained nothing, so
+the corrected rerun is not refused.
 """
+import contextlib
+import fcntl
 import json
 import os
-from typing import Any, Dict
+import socket
+import time
+from typing import Any, Dict, Iterator, Optional
 
+from seq2seq_jax import checkpointing
+from seq2seq_jax import optimizer as optimizer_lib
 from seq2seq_jax import settings
 from seq2seq_jax.data import vocabulary
 
 CONFIG_FILE = "config.json"
+DATASET_FILE = "dataset.json"
+LIMITS_FILE = "limits.json"
+LOCK_FILE = ".lock"
 # Keys that may differ between a workdir's first run and a resume.
 HARMLESS_KEYS = {
     "train.num_steps", "train.log_every", "train.eval_every",
     "train.checkpoint_every", "train.keep_checkpoints", "train.eval_batch_size",
     "train.num_eval_samples", "train.max_consecutive_nonfinite",
     "train.max_steps_per_run", "train.eval_decode_sentences",
-    "decode.max_length", "data.tfds_data_dir",
+    "decode.max_length", "data.tfds_data_dir", "data.max_rejected_fraction",
+    # Checked through the schedule they imply (schedule_horizon_error).
+    "train.schedule_steps",
     # Same function, different implementation (float rounding aside).
     "model.recurrence", "model.remat",
 }
 
 
 class WorkdirError(RuntimeError):
-  """The workdir cannot be used (unwritable, or from a different experiment)."""
+  """The workdir cannot be used (unwritable, in use, or from a different
+  experiment)."""
 
 
 def prepare(workdir: str) -> None:
@@ -41,6 +56,42 @@ def prepare(workdir: str) -> None:
     raise WorkdirError(f"workdir {workdir!r} is not writable: {e}") from e
 
 
+@contextlib.contextmanager
+def lock(workdir: str) -> Iterator[None]:
+  """Holds an exclusive lock on the workdir for the life of a run.
+
+  A second run on the same workdir fails at once, naming the holder. The
+  lock is a `flock`, which the kernel releases when its process ends, however
+  it ends: a lock left by a killed run never blocks the resume.
+  """
+  path = os.path.join(workdir, LOCK_FILE)
+  handle = open(path, "a+", encoding="utf-8")  # pylint: disable=consider-using-with
+  try:
+    try:
+      fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+      handle.seek(0)
+      holder = handle.read().strip() or "a process that has not said who it is"
+      raise WorkdirError(f"workdir {workdir!r} is in use by another run "
+                         f"({holder}); wait for it to end or use another "
+                         "--workdir") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()} on {socket.gethostname()}, since "
+                 f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+    handle.flush()
+    yield
+  finally:
+    handle.close()  # closing releases the flock
+
+
+def has_checkpoints(workdir: str) -> bool:
+  """Whether any training checkpoint (finished or partial) exists."""
+  directory = os.path.join(workdir, checkpointing.LATEST_SUBDIRECTORY)
+  return os.path.isdir(directory) and any(
+      name.split(".")[0].isdigit() for name in os.listdir(directory))
+
+
 def _flatten(tree: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
   flat = {}
   for key, value in tree.items():
@@ -51,13 +102,48 @@ def _flatten(tree: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
   return flat
 
 
+def _write_json(path: str, data: Any) -> None:
+  """Writes JSON atomically (a temporary file renamed into place)."""
+  tmp = path + ".tmp"
+  with open(tmp, "w", encoding="utf-8") as f:
+    json.dump(data, f, indent=2, sort_keys=True)
+  os.replace(tmp, path)
+
+
+def schedule_horizon_error(previous: Dict[str, Any],
+                           current: Dict[str, Any]) -> Optional[str]:
+  """Why resuming would rewrite the learning-rate schedule, or None.
+
+  Cosine and linear decays span `schedule_horizon` steps; a resume that
+  changes it (through train.num_steps) would jump to another curve.
+  """
+  old = settings.from_dict(previous).train
+  new = settings.from_dict(current).train
+  if old.lr_schedule not in optimizer_lib.HORIZON_SCHEDULES:
+    return None
+  old_horizon = optimizer_lib.schedule_horizon(old)
+  new_horizon = optimizer_lib.schedule_horizon(new)
+  if old_horizon == new_horizon:
+    return None
+  step = min(old_horizon, new_horizon) - 1
+  old_rate = float(optimizer_lib.learning_rate_schedule(old)(step))
+  new_rate = float(optimizer_lib.learning_rate_schedule(new)(step))
+  return (f"config.train.num_steps: this run's {old.lr_schedule} learning-rate "
+          f"schedule decays over {old_horizon:,} steps; with "
+          f"num_steps={new.num_steps:,} it would decay over {new_horizon:,} "
+          f"instead, and the rate at step {step:,} would jump from "
+          f"{old_rate:.3g} to {new_rate:.3g}. To train on at the final rate, "
+          f"add --config.train.schedule_steps={old_horizon}; for a new "
+          "schedule, use a new --workdir.")
+
+
 def check_or_write_config(workdir: str, config: Dict[str, Any]) -> None:
   """Writes config.json, or checks a resumed run's config against it."""
   path = os.path.join(workdir, CONFIG_FILE)
-  if os.path.exists(path):
+  if os.path.exists(path) and has_checkpoints(workdir):
     with open(path, encoding="utf-8") as f:
-      previous = _flatten(settings.with_added_keys(json.load(f)))
-    current = _flatten(config)
+      raw = settings.with_added_keys(json.load(f))
+    previous, current = _flatten(raw), _flatten(config)
     differing = sorted(
         key for key in set(previous) | set(current)
         if previous.get(key) != current.get(key) and key not in HARMLESS_KEYS)
@@ -68,17 +154,39 @@ def check_or_write_config(workdir: str, config: Dict[str, Any]) -> None:
           f"{path} was written by a different experiment; refusing to resume "
           "with changed keys:\n" + "\n".join(lines) +
           "\nUse a new --workdir, or restore these values.")
-  tmp = path + ".tmp"
-  with open(tmp, "w", encoding="utf-8") as f:
-    json.dump(config, f, indent=2, sort_keys=True)
-  os.replace(tmp, path)
+    error = schedule_horizon_error(raw, config)
+    if error:
+      raise WorkdirError(error)
+  _write_json(path, config)
+
+
+def check_or_write_dataset(workdir: str, name: str, is_text: bool) -> None:
+  """Records which prepared dataset (builder, config, version) a run trains
+  on; a resume on another one (a new dataset version, edited files) is
+  refused, since its batches would not continue the run's."""
+  path = os.path.join(workdir, DATASET_FILE)
+  if has_checkpoints(workdir):
+    if os.path.exists(path):
+      previous = read_json(workdir, DATASET_FILE)["name"]
+      if previous != name:
+        raise WorkdirError(
+            f"{path}: this run trained on {previous}, but the data now "
+            f"prepares as {name} (a new dataset version or changed files); "
+            "resuming would continue on other batches. Use a new --workdir.")
+    elif is_text:
+      raise WorkdirError(
+          f"{workdir!r} was trained on a text dataset of an older version "
+          f"(before {DATASET_FILE} existed; its splits were shuffled), so a "
+          "resume would continue on other batches. Evaluate it as it is, or "
+          "train in a new --workdir.")
+  _write_json(path, {"name": name})
 
 
 def check_or_save_vocabularies(workdir: str, source_vocab, target_vocab) -> None:
   """Saves the vocabularies beside the checkpoints, or checks they still match."""
   for side, vocab in (("source", source_vocab), ("target", target_vocab)):
     path = os.path.join(workdir, f"vocab_{side}.json")
-    if os.path.exists(path):
+    if os.path.exists(path) and has_checkpoints(workdir):
       saved = vocabulary.load(path)
       if saved.fingerprint() != vocab.fingerprint():
         raise WorkdirError(
@@ -89,16 +197,9 @@ def check_or_save_vocabularies(workdir: str, source_vocab, target_vocab) -> None
       vocabulary.save(vocab, path)
 
 
-LIMITS_FILE = "limits.json"
-
-
 def write_limits(workdir: str, **limits: int) -> None:
   """Records the padded shapes the model was trained with (for translate)."""
-  path = os.path.join(workdir, LIMITS_FILE)
-  tmp = path + ".tmp"
-  with open(tmp, "w", encoding="utf-8") as f:
-    json.dump(limits, f, indent=1, sort_keys=True)
-  os.replace(tmp, path)
+  _write_json(os.path.join(workdir, LIMITS_FILE), limits)
 
 
 def read_json(workdir: str, name: str) -> Dict[str, Any]:

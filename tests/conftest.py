@@ -1,4 +1,5 @@
 """Shared test setup: repo root on sys.path, fast compiles, small helpers."""
+import gc
 import os
 import sys
 
@@ -15,6 +16,20 @@ SHARED_DATA = os.path.join(ROOT, "..", "shared", "data")
 def pytest_configure(config):
   config.addinivalue_line(
       "markers", "slow: end-to-end runs (tens of seconds); CI runs them too")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_programs():
+  """Drops every compiled program after each test module.
+
+  Each XLA:CPU executable holds about ten memory mappings until JAX lets it
+  go; a whole test session compiles thousands of programs, and past the
+  kernel's limit of mappings per process (vm.max_map_count, 65,530) the next
+  compile crashes. Tests within a module still share their compilations.
+  """
+  yield
+  jax.clear_caches()
+  gc.collect()
 
 
 @pytest.fixture(scope="session")

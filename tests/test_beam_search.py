@@ -42,11 +42,13 @@ def _model(table):
 
 
 def _logprob(table, row, seq):
-  """log p(seq) under the toy model, in float64 NumPy."""
+  """log p(seq) under the toy model as searches see it (PAD and BOS are
+  never emitted, so their mass is excluded), in float64 NumPy."""
   code, prev, total = 0, BOS_ID, 0.0
   for t, token in enumerate(seq):
     code = (7 * code + prev) % CODES
     logits = table[row, code, t].astype(np.float64)
+    logits[[PAD_ID, BOS_ID]] = -np.inf
     top = logits.max()
     total += logits[token] - (top + np.log(np.exp(logits - top).sum()))
     prev = token
@@ -126,7 +128,7 @@ def test_beam_of_one_is_greedy_search():
   table[2, ..., EOS_ID] = -1e9   # row 2 never ends: truncated at max_length
   # Row 4: EOS is always a close second, so greedy never ends, and a beam of
   # one must not keep the [EOS] it did not pick.
-  others = np.delete(table[4], EOS_ID, axis=-1)
+  others = np.delete(table[4], [PAD_ID, BOS_ID, EOS_ID], axis=-1)
   table[4, ..., EOS_ID] = others.max(axis=-1) - 0.1
   step_fn, carry = _model(table)
   greedy = decoding.greedy_search(step_fn, carry(range(5)), 5, 8, BOS_ID,
@@ -231,9 +233,10 @@ def test_stops_once_no_alive_hypothesis_can_win():
   # most -40 / lp(10) = -23.1 < -18.2: nothing can improve, so stop.
   assert len(calls) == 2
   np.testing.assert_array_equal(tokens, [[[EOS_ID] + [PAD_ID] * 9]])
-  np.testing.assert_allclose(scores, jax.nn.log_softmax(
-      jnp.where(jnp.arange(5) == EOS_ID, 0.0, -20.0))[None, EOS_ID:EOS_ID + 1],
-                             rtol=1e-6)
+  allowed = jnp.where(jnp.arange(5) == EOS_ID, 0.0, -20.0)
+  allowed = allowed.at[jnp.asarray([PAD_ID, BOS_ID])].set(-jnp.inf)
+  np.testing.assert_allclose(
+      scores, jax.nn.log_softmax(allowed)[None, EOS_ID:EOS_ID + 1], rtol=1e-6)
 
 
 def test_jit_with_nested_pytree_carry():

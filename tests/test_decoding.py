@@ -38,3 +38,45 @@ def test_finished_rows_emit_padding_while_others_continue():
     return jnp.eye(VOCAB)[preferred], carry
   tokens = decoding.greedy_search(step, jnp.zeros(2), 2, 5, BOS, EOS)
   np.testing.assert_array_equal(tokens, [[EOS, 0, 0, 0, 0], [3, 4, EOS, 0, 0]])
+
+
+def _content(row, eos):
+  """The tokens of a decoded row before its first EOS."""
+  row = [int(t) for t in row]
+  return row[:row.index(eos)] if eos in row else row
+
+
+def test_no_search_emits_pad_or_bos_even_when_the_model_prefers_them():
+  import jax  # pylint: disable=g-import-not-at-top
+  from configs import smoke  # pylint: disable=g-import-not-at-top
+  from seq2seq_jax import beam_search  # pylint: disable=g-import-not-at-top
+  from seq2seq_jax import optimizer as optimizer_lib  # pylint: disable=g-import-not-at-top
+  from seq2seq_jax import settings as settings_lib  # pylint: disable=g-import-not-at-top
+  from seq2seq_jax import steps  # pylint: disable=g-import-not-at-top
+  from seq2seq_jax.data.vocabulary import BOS_ID, EOS_ID, PAD_ID  # pylint: disable=g-import-not-at-top
+  from seq2seq_jax.model import Seq2Seq  # pylint: disable=g-import-not-at-top
+  s = settings_lib.from_config(smoke.get_config())
+  model = Seq2Seq(s.model, 12, 12)
+  state = steps.create_train_state(
+      model, optimizer_lib.make_optimizer(s.train), steps.StepOptions(),
+      jax.random.PRNGKey(0), 5, 6)
+  params = jax.tree_util.tree_map(lambda x: x, state.params)
+  bias = params["decoder"]["output_projection"]["bias"]
+  # Random weights, and PAD and BOS made the most likely outputs by far.
+  params["decoder"]["output_projection"]["bias"] = (
+      bias.at[PAD_ID].set(50.0).at[BOS_ID].set(49.0))
+  state = state.replace(params=params)
+  source = jnp.asarray(np.random.default_rng(0).integers(3, 12, (4, 5)),
+                       jnp.int32)
+  greedy = steps.greedy_predict(state, source, max_length=6)
+  beams, _ = steps.beam_predict(state, source, max_length=6, beam_size=3,
+                                alpha=0.6, nbest=3)
+  step_fn, carry = steps._decoder(state, source)  # pylint: disable=protected-access
+  sampled = beam_search.sample(step_fn, carry, 4, 6, BOS_ID, EOS_ID,
+                               rng=jax.random.PRNGKey(1))
+  rows = list(greedy) + [r for b in beams for r in b] + list(sampled)
+  assert len(rows) == 4 + 12 + 4
+  for row in rows:
+    content = _content(row, EOS_ID)
+    assert content, row  # something was emitted instead of PAD
+    assert PAD_ID not in content and BOS_ID not in content, row

@@ -181,3 +181,24 @@ def test_disk_full_at_save_is_a_clear_error_and_loses_nothing(
   assert sorted(os.listdir(workdir / "checkpoints"))[0] == "10"
   train.train_and_evaluate(smoke_config, str(workdir))  # resumes from 10
   assert _lines(workdir) == _lines(tmp_path / "straight")
+
+
+def test_logged_learning_rate_is_the_one_applied_when_steps_are_skipped(
+    smoke_config, tmp_path, monkeypatch):
+  real_sums = metrics_lib.sequence_sums
+  monkeypatch.setattr(metrics_lib, "sequence_sums",
+                      lambda *a, **k: (lambda r: (r[0] * jnp.nan, r[1]))(
+                          real_sums(*a, **k)))
+  smoke_config.train.max_consecutive_nonfinite = 100
+  smoke_config.train.label_smoothing = 0.02  # a fresh trace of train_step
+  smoke_config.train.num_steps = 10
+  smoke_config.train.log_every = 5
+  smoke_config.train.eval_every = 10
+  train.train_and_evaluate(smoke_config, str(tmp_path))
+  lines = [r for r in reporting.read(str(tmp_path)) if r["split"] == "train"]
+  schedule = optimizer_lib.learning_rate_schedule(
+      settings_lib.from_config(smoke_config).train)
+  # Every update was skipped: the optimizer never left its first step.
+  assert [r["skipped_updates"] for r in lines] == [5, 5]
+  assert [r["learning_rate"] for r in lines] == pytest.approx(
+      [float(schedule(0))] * 2)

@@ -75,6 +75,22 @@ def test_bfloat16_trains_with_float32_state(overrides):
   assert losses["bfloat16"] == pytest.approx(losses["float32"], rel=0.03)
 
 
+@pytest.mark.parametrize("teacher_forcing", [1.0, 0.5])
+@pytest.mark.parametrize("attention", ["none", "bahdanau", "luong_dot",
+                                       "luong_general", "luong_concat"])
+@pytest.mark.parametrize("bridge", ["copy", "linear", "zero"])
+def test_one_bfloat16_step_for_every_bridge_attention_and_forcing(
+    bridge, attention, teacher_forcing):
+  overrides = dict(cell="lstm", bridge=bridge, attention=attention,
+                   teacher_forcing=teacher_forcing,
+                   input_feeding=attention.startswith("luong"))
+  state = _state(overrides, "bfloat16")
+  new_state, metrics = steps.jit_train_step(state, _batch(),
+                                            jax.random.PRNGKey(1))
+  assert np.isfinite(float(metrics["train_loss"]))
+  assert int(new_state.nonfinite_total) == 0
+
+
 def test_unknown_dtype_is_a_config_error():
   config = base.get_config()
   config.train.dtype = "float16"

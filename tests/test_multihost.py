@@ -7,6 +7,8 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
+import time
 
 import pytest
 
@@ -39,18 +41,39 @@ def _metrics(workdir):
     return [json.loads(line) for line in f]
 
 
-def _run_two_processes(workdir, tfds_dir, *extra):
+def _run_two_processes(workdir, tfds_dir, *extra, timeout=300):
+  """Runs both processes to the end; on a timeout kills both (never leaves
+  them running) and fails with the tail of each one's log."""
   port = _free_port()
+  logs = [tempfile.TemporaryFile() for _ in range(2)]
   processes = [subprocess.Popen(
       _command(workdir, tfds_dir, "--distributed=explicit",
                f"--coordinator_address=127.0.0.1:{port}", "--num_processes=2",
                f"--process_id={i}", *extra),
-      cwd=ROOT, env=_env(1), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-               for i in range(2)]
-  outputs = [p.communicate(timeout=600) for p in processes]
-  for p, (_, err) in zip(processes, outputs):
-    assert p.returncode == 0, err.decode()[-4000:]
-  return [err.decode() for _, err in outputs]
+      cwd=ROOT, env=_env(1), stdout=subprocess.DEVNULL, stderr=log)
+               for i, log in enumerate(logs)]
+  deadline = time.monotonic() + timeout
+  try:
+    for p in processes:
+      p.wait(timeout=max(deadline - time.monotonic(), 1))
+  except subprocess.TimeoutExpired:
+    pass
+  finally:
+    hung = [i for i, p in enumerate(processes) if p.poll() is None]
+    for p in processes:
+      if p.poll() is None:
+        p.kill()
+        p.wait()
+  texts = []
+  for log in logs:
+    log.seek(0)
+    texts.append(log.read().decode(errors="replace"))
+    log.close()
+  assert not hung, (f"processes {hung} still running after {timeout} s; "
+                    "killed. Logs:\n" + "\n---\n".join(t[-3000:] for t in texts))
+  for p, text in zip(processes, texts):
+    assert p.returncode == 0, text[-4000:]
+  return texts
 
 
 @pytest.mark.slow

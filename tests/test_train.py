@@ -104,6 +104,7 @@ def test_workdir_from_before_an_added_key_still_resumes(smoke_config,
   del old["train"]["batch_tokens"]  # written before the key existed
   path.write_text(json.dumps(old))
   smoke_config.train.num_steps = 20
+  smoke_config.train.schedule_steps = 10  # extends at the final rate
   _run(smoke_config, tmp_path)
   assert max(r["step"] for r in reporting.read(str(tmp_path))) == 20
 
@@ -127,6 +128,7 @@ def test_run_info_records_versions_devices_commit_and_restarts(smoke_config,
   smoke_config.train.num_steps = 10
   _run(smoke_config, tmp_path)
   smoke_config.train.num_steps = 20
+  smoke_config.train.schedule_steps = 10
   _run(smoke_config, tmp_path)
   info = json.loads((tmp_path / "run_info.json").read_text())
   assert info["start_step"] == 10

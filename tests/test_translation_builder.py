@@ -41,7 +41,7 @@ def _tiny_tsv(tmp_path, name="pairs.txt"):
 def test_tsv_builds_into_data_sources(tmp_path, source_language):
   spec = tb.TsvSpec(path=_tiny_tsv(tmp_path), other_language="fr",
                     source_language=source_language, fractions=FRACTIONS)
-  sources = tb.prepare_tsv(spec, str(tmp_path / "tfds"))
+  sources = tb.prepare_tsv(spec, str(tmp_path / "tfds")).sources
   assert set(sources) == {"train", "validation", "test"}
   pairs = ENGLISH_FRENCH + [("They are here.", "Ils sont là.")]
   if source_language == "fr":
@@ -61,7 +61,7 @@ def test_tsv_tutorial_preset(tmp_path):
   spec = dataclasses.replace(tb.tutorial_spec(path), fractions=(0.4, 0.3, 0.3))
   assert (spec.source_language, spec.max_length) == ("fr", 9)
   splits, report = tb.tsv_splits(spec)
-  kept = sorted(sum(splits.values(), []))
+  kept = sorted((s, t) for _, s, t in sum(splits.values(), []))
   assert ("j ai froid", "i m cold") in kept and ("ils sont la", "they re here") in kept
   assert ("nous avons fini !", "we re done !") in kept and len(kept) == 13
   assert report.filtered == {"no English prefix": 1, "too long": 1}
@@ -74,11 +74,11 @@ def test_changed_file_gets_a_new_config_and_fresh_data(tmp_path):
   first = tb.tsv_config(spec).name
   assert first.startswith("pairs-txt_en-fr_none_len1-any_o")
   data_dir = str(tmp_path / "tfds")
-  before = tb.prepare_tsv(spec, data_dir)
+  before = tb.prepare_tsv(spec, data_dir).sources
   assert sum(len(s) for s in before.values()) == 40
   _write_tsv(tmp_path, [f"{en}\t{fr}" for en, fr in ENGLISH_FRENCH[:30]])
   assert tb.tsv_config(spec).name != first
-  after = tb.prepare_tsv(spec, data_dir)
+  after = tb.prepare_tsv(spec, data_dir).sources
   assert sum(len(s) for s in after.values()) == 30
   other = tb.TsvSpec(path=path, other_language="fr", source_language="en",
                      fractions=(0.6, 0.2, 0.2))
@@ -113,15 +113,16 @@ def _tiny_multi30k(tmp_path):
 def test_multi30k_builds_any_language_pair(tmp_path):
   directory = _tiny_multi30k(tmp_path)
   spec = tb.Multi30kSpec(directory=directory, source_language="de", target_language="en")
-  sources = tb.prepare_multi30k(spec, str(tmp_path / "tfds"))
+  sources = tb.prepare_multi30k(spec, str(tmp_path / "tfds")).sources
   assert {name: len(s) for name, s in sources.items()} == {
       "train": 6, "validation": 3, "test": 2}
-  assert sorted(_records(sources["validation"])) == [
+  assert _records(sources["validation"]) == [  # in file order
       (f"Ein Hund val {i}.", f"A dog val {i}.") for i in range(3)]
-  fr_en, report = tb.multi30k_splits(tb.Multi30kSpec(directory, "fr", "en"))
-  assert "Multi30k test fr-en: kept 2" in report
-  assert fr_en["test"] == [("Un chien test_2016_flickr 0.", "A dog test_2016_flickr 0."),
-                           ("Un chien test_2016_flickr 1.", "A dog test_2016_flickr 1.")]
+  fr_en, reports = tb.multi30k_splits(tb.Multi30kSpec(directory, "fr", "en"))
+  assert reports["test"].kept == 2
+  assert fr_en["test"] == [
+      (1, "Un chien test_2016_flickr 0.", "A dog test_2016_flickr 0."),
+      (2, "Un chien test_2016_flickr 1.", "A dog test_2016_flickr 1.")]
 
 
 def test_build_report_is_logged_at_every_load_not_only_the_first(tmp_path,
@@ -154,7 +155,8 @@ def test_tfds_translation_by_name_under_mock_data(tmp_path):
     assert len(sources["test"]) == 4
     for i in range(4):
       record = sources["test"][i]
-      assert record == {"source": raw[i]["en"], "target": raw[i]["de"]}
+      assert record == {"source": raw[i]["en"], "target": raw[i]["de"],
+                        "line": i + 1}
       assert isinstance(record["source"], str) and record["source"]
     with pytest.raises(ValueError, match="no language 'fr'; valid: de, en"):
       tb.load_tfds_translation("wmt14_translate/de-en", source_language="fr",
@@ -182,5 +184,73 @@ def test_translation_source_renames_and_decodes():
       _ListSource([{"de": b"Hallo", "en": b"Hello"}, {"de": "Tsch\u00fcss", "en": "Bye"}]),
       source_key="en", target_key="de")
   assert len(source) == 2
-  assert source.__getitems__([1, 0]) == [{"source": "Bye", "target": "Tschüss"},
-                                         {"source": "Hello", "target": "Hallo"}]
+  assert source.__getitems__([1, 0]) == [
+      {"source": "Bye", "target": "Tschüss", "line": 2},
+      {"source": "Hello", "target": "Hallo", "line": 1}]
+
+
+def test_splits_keep_file_order_and_line_numbers(tmp_path):
+  # 200 pairs: TFDS's shuffling would scramble them; the builder must not.
+  pairs = [(f"I am number {i}.", f"Je suis le numéro {i}.") for i in range(200)]
+  path = _write_tsv(tmp_path, ["a line without a tab"]
+                    + [f"{en}\t{fr}" for en, fr in pairs])
+  spec = tb.TsvSpec(path=path, other_language="fr", source_language="en",
+                    fractions=FRACTIONS)
+  prepared = tb.prepare_tsv(spec, str(tmp_path / "tfds"))
+  for source in prepared.sources.values():
+    records = source.__getitems__(list(range(len(source))))
+    lines = [int(r["line"]) for r in records]
+    assert lines == sorted(lines) and len(lines) > 20
+    for record, line in zip(records, lines):  # line 1 is the bad one
+      assert record["source"].decode() == pairs[line - 2][0]
+  assert prepared.name.startswith("tsv_translation/pairs-txt_en-fr") and (
+      prepared.name.endswith(":2.0.0"))
+
+
+def test_pairs_sharing_a_target_stay_in_one_split(tmp_path):
+  # Many French sentences per English one (as in the tutorial data), and
+  # chains: fr_i_a -> en_i, fr_i_a -> en_i_b.
+  lines = []
+  for i in range(150):
+    lines += [f"You are {i}.\tTu es {i}.", f"You are {i}.\tVous êtes {i}.",
+              f"You're {i}.\tTu es {i}."]
+  path = _write_tsv(tmp_path, lines)
+  spec = tb.TsvSpec(path=path, other_language="fr", source_language="fr",
+                    fractions=(0.6, 0.2, 0.2))
+  splits, _ = tb.tsv_splits(spec)
+  where = {}
+  for name, records in splits.items():
+    assert records
+    for _, source, target in records:
+      for key in (("s", source), ("t", target)):
+        assert where.setdefault(key, name) == name, key
+  overlap = text_pairs.overlap({n: [(s, t) for _, s, t in r]
+                                for n, r in splits.items()})
+  assert overlap == {"validation": {"source": 0, "target": 0},
+                     "test": {"source": 0, "target": 0}}
+  report = tb.prepare_tsv(spec, str(tmp_path / "tfds")).report
+  assert "overlap with train (sources/targets): validation 0/0, test 0/0" in report
+
+
+def test_every_option_is_part_of_the_dataset_identity(tmp_path):
+  path = _tiny_tsv(tmp_path)
+  spec = tb.TsvSpec(path=path, other_language="fr", source_language="en",
+                    fractions=FRACTIONS)
+  names = {tb.tsv_config(spec).name}
+  for change in [{"strict": True}, {"english_prefixes": ("i am",)},
+                 {"normalization": "tutorial"}]:
+    names.add(tb.tsv_config(dataclasses.replace(spec, **change)).name)
+  assert len(names) == 4
+  m30k = tb.Multi30kSpec(_tiny_multi30k(tmp_path), "de", "en")
+  assert (tb.multi30k_config(m30k).name !=
+          tb.multi30k_config(dataclasses.replace(m30k, strict=True)).name)
+
+
+def test_a_strict_run_is_not_served_a_cached_lenient_build(tmp_path):
+  path = _tiny_tsv(tmp_path)  # has a line without a tab
+  spec = tb.TsvSpec(path=path, other_language="fr", source_language="en",
+                    fractions=FRACTIONS)
+  data_dir = str(tmp_path / "tfds")
+  assert tb.prepare_tsv(spec, data_dir).counts["all"]["rejected"] == {"no tab": 1}
+  with pytest.raises(DataError, match=r"pairs.txt:41: no tab"):
+    tb.prepare_tsv(dataclasses.replace(spec, strict=True), data_dir)

@@ -17,11 +17,13 @@ tokenizers.register()  # vocabulary files of every kind load by their "kind"
 
 @dataclasses.dataclass
 class Split:
-  """One tokenized split. ids lists hold 1-D int32 arrays without BOS/EOS."""
+  """One tokenized split. ids lists hold 1-D int32 arrays without BOS/EOS;
+  `lines` are the examples' 1-based line numbers in their corpus file."""
   source_ids: List[np.ndarray]
   target_ids: List[np.ndarray]
   source_text: List[str]
   target_text: List[str]
+  lines: List[int] = dataclasses.field(default_factory=list)
 
   def __len__(self):
     return len(self.source_ids)
@@ -33,6 +35,7 @@ class Corpus:
   target_vocab: object
   splits: Dict[str, Split]  # 'train', 'validation', 'test'
   is_text: bool = False  # natural language: report BLEU and chrF
+  dataset: str = ""  # the prepared dataset's identity (builder/config:version)
 
 
 def _spec(data) -> synthetic.TaskSpec:
@@ -62,7 +65,8 @@ def tokenize(records, source_vocab, target_vocab) -> Split:
   return Split(
       source_ids=[np.asarray(source_vocab.encode(t), np.int32) for t in source_text],
       target_ids=[np.asarray(target_vocab.encode(t), np.int32) for t in target_text],
-      source_text=source_text, target_text=target_text)
+      source_text=source_text, target_text=target_text,
+      lines=[int(r.get("line", i + 1)) for i, r in enumerate(records)])
 
 
 def load_synthetic(data, vocabularies=None) -> Corpus:
@@ -75,7 +79,9 @@ def load_synthetic(data, vocabularies=None) -> Corpus:
   splits = {name: tokenize(_read_all(src), source_vocab, target_vocab)
             for name, src in sources.items()}
   return Corpus(source_vocab=source_vocab, target_vocab=target_vocab,
-                splits=splits)
+                splits=splits,
+                dataset=(f"synthetic_tasks/{synthetic_builder.builder_config(spec).name}"
+                         f":{synthetic_builder.SyntheticTasks.VERSION}"))
 
 
 def load_text(data, vocabularies=None) -> Corpus:

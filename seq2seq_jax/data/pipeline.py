@@ -11,6 +11,7 @@ shape (cheap), then reads and pads only its own contiguous block of rows
 """
 from typing import Dict, Iterator, Tuple
 
+from absl import logging
 import numpy as np
 
 from seq2seq_jax.data.datasets import Split
@@ -24,6 +25,29 @@ def max_lengths(*splits: Split):
   source = max(len(ids) for split in splits for ids in split.source_ids)
   target = max(len(ids) for split in splits for ids in split.target_ids) + 1
   return source, target
+
+
+def warn_about_outliers(splits: Dict[str, Split]) -> None:
+  """Warns where a few long examples set a split's padded length.
+
+  Training batches pad to at most the longest training pair (less with
+  `data.pad_multiple` buckets); an evaluation split pads to its own longest.
+  Either way one outlier can make every batch of a split slow.
+  """
+  for name, split in splits.items():
+    lengths = np.asarray([max(len(s), len(t) + 1) for s, t in
+                          zip(split.source_ids, split.target_ids)])
+    if len(lengths) < 20:
+      continue
+    typical = int(np.percentile(lengths, 95))
+    longest = int(lengths.max())
+    if longest > 4 * typical and longest > 64:
+      count = int(np.sum(lengths > 4 * typical))
+      logging.warning(
+          "%s: %d example(s) have up to %d tokens where 95%% have at most %d; "
+          "batches of this split pad to them. Drop them from training with "
+          "config.data.max_words, or bucket with config.data.pad_multiple.",
+          name, count, longest, typical)
 
 
 def make_batch(split: Split, indices, source_length: int, target_length: int,
@@ -147,10 +171,11 @@ class TokenBudgetStream:
 
   Each example falls in a length bucket L = its longer side (target with
   BOS/EOS) rounded up to `pad_multiple`; a batch of bucket L has shape
-  [rows_L, L, L] with rows_L = batch_tokens // L rounded down to a multiple of
-  `row_multiple` (the device count). Short sentences thus come in big batches
-  and long ones in small batches, so every step costs about the same, and
-  there is one compiled shape per bucket. An epoch visits every example once:
+  [rows_L, L, L] with rows_L = batch_tokens // L. Short sentences thus come
+  in big batches and long ones in small batches, so every step costs about the
+  same, and there is one compiled shape per bucket. With `row_multiple` (the
+  device count) a batch gains empty rows up to a multiple of it, so the
+  examples of a step never depend on the device count. An epoch visits every example once:
   its permutation (seeded by (seed, epoch)) is split by bucket, cut into
   batches (a bucket's last batch may have empty rows, which weigh nothing),
   and the batch order is shuffled. The number of batches per epoch does not
@@ -167,6 +192,7 @@ class TokenBudgetStream:
     self.split = split
     self.seed = seed
     self.reverse_source = reverse_source
+    self.row_multiple = row_multiple
     longest = round_up(max(source_length, target_length), pad_multiple)
     lengths = np.asarray([max(len(s), len(t) + 1) for s, t in
                           zip(split.source_ids, split.target_ids)])
@@ -174,13 +200,11 @@ class TokenBudgetStream:
         -(-lengths // pad_multiple) * pad_multiple, longest)
     self.rows = {}
     for length in np.unique(self._bucket_of).tolist():
-      rows = batch_tokens // length // row_multiple * row_multiple
+      rows = batch_tokens // length
       if rows < 1:
         raise ValueError(
             f"config.train.batch_tokens={batch_tokens} cannot hold one "
-            f"example of padded length {length}"
-            + (f" on each of {row_multiple} devices" if row_multiple > 1
-               else "") + f"; use at least {length * row_multiple}")
+            f"example of padded length {length}; use at least {length}")
       self.rows[length] = rows
     counts = {length: int(np.sum(self._bucket_of == length))
               for length in self.rows}
@@ -209,10 +233,12 @@ class TokenBudgetStream:
 
   def batch(self, step: int, shard: Shard = (0, 1)) -> Batch:
     """The batch consumed by training step `step` (0-based); with `shard`,
-    only that process's rows."""
+    only that process's rows. Rows are padded up to a multiple of
+    `row_multiple` with empty rows (zero weight), so which examples a step
+    sees does not depend on the device count."""
     epoch, position = divmod(step, self.batches_per_epoch)
     length, indices = self._epoch_batches(epoch)[position]
-    rows = shard_rows(self.rows[length], shard)
+    rows = shard_rows(round_up(self.rows[length], self.row_multiple), shard)
     return make_batch(self.split, indices[rows], length, length,
                       self.reverse_source, rows.stop - rows.start)
 

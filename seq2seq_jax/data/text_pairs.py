@@ -45,11 +45,13 @@ class FilterReport:
     filtered: reason -> pairs removed by a filter rule (e.g. 'too long').
     rejected: reason -> malformed lines (e.g. 'no tab', 'invalid UTF-8').
     examples: reason -> up to MAX_EXAMPLES 'path:line' locations of rejects.
+    kept_lines: 1-based line numbers of the kept pairs (set by the readers).
   """
   kept: int = 0
   filtered: Dict[str, int] = dataclasses.field(default_factory=dict)
   rejected: Dict[str, int] = dataclasses.field(default_factory=dict)
   examples: Dict[str, List[str]] = dataclasses.field(default_factory=dict)
+  kept_lines: List[int] = dataclasses.field(default_factory=list)
 
   @property
   def total(self) -> int:
@@ -168,6 +170,7 @@ def read_tsv_pairs(path: str, *, strict: bool = False) -> Tuple[List[Pair], Filt
       _bad_line(report, strict, reason, path, number, raw)
     else:
       pairs.append(pair)
+      report.kept_lines.append(number)
   report.kept = len(pairs)
   _require_pairs(pairs, report, path)
   return pairs, report
@@ -210,6 +213,7 @@ def read_aligned_files(source_path: str, target_path: str, *,
       _bad_line(report, strict, reason, paths[side], number, raws[side])
     else:
       pairs.append((texts[0], texts[1]))
+      report.kept_lines.append(number)
   report.kept = len(pairs)
   _require_pairs(pairs, report, f"{source_path} + {target_path}")
   return pairs, report
@@ -276,12 +280,24 @@ def filter_pairs(pairs: Sequence[Pair], *, min_length: int,
   Raises:
     DataError: nothing kept; the message gives the counts per reason.
   """
+  kept, report = filter_indices(pairs, min_length=min_length,
+                                max_length=max_length,
+                                english_prefixes=english_prefixes,
+                                english_side=english_side)
+  return [pairs[i] for i in kept], report
+
+
+def filter_indices(pairs: Sequence[Pair], *, min_length: int,
+                   max_length: Optional[int],
+                   english_prefixes: Optional[Sequence[str]] = None,
+                   english_side: int = 0) -> Tuple[List[int], FilterReport]:
+  """`filter_pairs`, returning the indices of the kept pairs."""
   if english_side not in (0, 1):
     raise ValueError(f"english_side must be 0 or 1, got {english_side}")
   prefixes = tuple(english_prefixes) if english_prefixes else None
   report = FilterReport()
   kept = []
-  for pair in pairs:
+  for index, pair in enumerate(pairs):
     lengths = [len(side.split()) for side in pair]
     if min(lengths) < min_length:
       report.filter("too short")
@@ -290,7 +306,7 @@ def filter_pairs(pairs: Sequence[Pair], *, min_length: int,
     elif prefixes and not pair[english_side].startswith(prefixes):
       report.filter("no English prefix")
     else:
-      kept.append(pair)
+      kept.append(index)
   report.kept = len(kept)
   if not kept:
     raise DataError(f"no pairs left after filtering {len(pairs):,} pairs: "
@@ -354,19 +370,70 @@ def _split_index(source_text: str, bounds: Sequence[float]) -> int:
 
 
 def split_of(source_text: str, fractions: Sequence[float] = DEFAULT_FRACTIONS) -> str:
-  """'train', 'validation' or 'test', a fixed function of the source sentence.
-
-  All pairs sharing a source sentence land in the same split, so no test
-  source is ever seen in training, and the split never depends on file order.
-  """
+  """'train', 'validation' or 'test', a fixed function of a sentence: the
+  split of a group of pairs (`split_pairs`) is that of its smallest source."""
   return SPLITS[_split_index(source_text, _bounds(fractions))]
+
+
+def _groups(pairs: Sequence[Pair]) -> List[int]:
+  """Per pair, the index of its connected group: pairs that share a source
+  or a target sentence, directly or through other pairs (union-find)."""
+  parent = list(range(len(pairs)))
+
+  def root(i: int) -> int:
+    while parent[i] != i:
+      parent[i] = parent[parent[i]]
+      i = parent[i]
+    return i
+
+  first_with = {}
+  for index, (source, target) in enumerate(pairs):
+    for key in (("source", source), ("target", target)):
+      other = first_with.setdefault(key, index)
+      a, b = root(index), root(other)
+      if a != b:
+        parent[max(a, b)] = min(a, b)
+  return [root(i) for i in range(len(pairs))]
 
 
 def split_pairs(pairs: Sequence[Pair],
                 fractions: Sequence[float] = DEFAULT_FRACTIONS) -> Dict[str, List[Pair]]:
-  """{split: [(source, target)]} by `split_of` on each source, order kept."""
+  """{split: [(source, target)]}, each split in input order (`split_indices`)."""
+  return {name: [pairs[i] for i in indices]
+          for name, indices in split_indices(pairs, fractions).items()}
+
+
+def split_indices(pairs: Sequence[Pair],
+                  fractions: Sequence[float] = DEFAULT_FRACTIONS
+                  ) -> Dict[str, List[int]]:
+  """{split: [index into pairs]}, each split in input order.
+
+  Pairs are split by connected group: two pairs sharing a source *or* a
+  target sentence are in one group, and a group goes to one split, chosen by
+  `split_of` its smallest source sentence. So no sentence of either side of
+  a validation or test pair occurs in training (several French sentences
+  often share one English translation), and the split does not depend on
+  the order of the file.
+  """
   bounds = _bounds(fractions)
+  groups = _groups(pairs)
+  smallest = {}
+  for group, (source, _) in zip(groups, pairs):
+    if group not in smallest or source < smallest[group]:
+      smallest[group] = source
+  where = {group: SPLITS[_split_index(source, bounds)]
+           for group, source in smallest.items()}
   splits = {name: [] for name in SPLITS}
-  for pair in pairs:
-    splits[SPLITS[_split_index(pair[0], bounds)]].append(pair)
+  for index, group in enumerate(groups):
+    splits[where[group]].append(index)
   return splits
+
+
+def overlap(splits: Dict[str, List[Pair]]) -> Dict[str, Dict[str, int]]:
+  """{'validation'|'test': {'source': n, 'target': n}}: pairs of that split
+  whose source (target) sentence also occurs on the same side in training."""
+  train_sources = {s for s, _ in splits.get("train", [])}
+  train_targets = {t for _, t in splits.get("train", [])}
+  return {name: {"source": sum(s in train_sources for s, _ in pairs),
+                 "target": sum(t in train_targets for _, t in pairs)}
+          for name, pairs in splits.items() if name != "train"}

@@ -10,6 +10,7 @@ from seq2seq_jax.data import text_pairs
 from seq2seq_jax.data import tokenizers
 from seq2seq_jax.data import translation_builder as builders
 from seq2seq_jax.data.text_pairs import DataError, Pair
+from seq2seq_jax.data.translation_builder import NumberedPair
 
 TEXT_TASKS = ("tsv", "multi30k", "tfds")
 PRESETS = ("none", "tutorial")
@@ -70,31 +71,62 @@ def validate(data) -> None:
     raise ValueError("config.data.min_words / max_words: must be >= 0")
 
 
-def _read_all(source, chunk: int = 8192) -> List[Pair]:
-  pairs = []
+def _read_all(source, chunk: int = 8192) -> List[NumberedPair]:
+  records = []
   for start in range(0, len(source), chunk):
-    records = source.__getitems__(list(range(start, min(start + chunk,
-                                                        len(source)))))
-    pairs.extend((_text(r["source"]), _text(r["target"])) for r in records)
-  return pairs
+    batch = source.__getitems__(list(range(start, min(start + chunk,
+                                                      len(source)))))
+    records.extend((int(r["line"]), _text(r["source"]), _text(r["target"]))
+                   for r in batch)
+  return records
 
 
 def _text(value) -> str:
   return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
-def _filter_train(pairs: List[Pair], data) -> List[Pair]:
+def _filter_train(pairs: List[NumberedPair], data) -> List[NumberedPair]:
   """Length filter on the training split only: test sets stay complete."""
   if data.min_words <= 1 and not data.max_words:
     return pairs
-  kept, report = text_pairs.filter_pairs(
-      pairs, min_length=data.min_words, max_length=data.max_words or None)
+  kept, report = text_pairs.filter_indices(
+      [(s, t) for _, s, t in pairs], min_length=data.min_words,
+      max_length=data.max_words or None)
   logging.info("train length filter: %s", report.summary())
-  return kept
+  return [pairs[i] for i in kept]
 
 
-def read_splits(data) -> Dict[str, List[Pair]]:
-  """{'train'|'validation'|'test': [(source, target)]} as raw text."""
+# What a rejected line most likely means, and what to do about it.
+_REJECT_ADVICE = {
+    "invalid UTF-8": "the file is probably not UTF-8: convert it, e.g. "
+                     "`iconv -f latin1 -t utf-8 FILE > FILE.utf8`",
+    "no tab": "the file is probably not tab-separated english<TAB>other",
+    "too many tabs": "the file has more than 3 tab-separated columns",
+}
+
+
+def check_rejects(prepared: builders.Prepared, data, what: str) -> None:
+  """Stops when more than data.max_rejected_fraction of the lines of any part
+  of the build were malformed: a run on what is left would look fine and
+  mean little."""
+  for part, counts in sorted(prepared.counts.items()):
+    lines, rejected = counts["lines"], counts["rejected"]
+    total = sum(rejected.values())
+    if not lines or total / lines <= data.max_rejected_fraction:
+      continue
+    reason, count = max(rejected.items(), key=lambda item: item[1])
+    scope = "" if part == "all" else f" ({part} split)"
+    raise DataError(
+        f"{what}{scope}: {total:,} of {lines:,} lines ({total / lines:.0%}) "
+        f"were rejected, most as {reason!r} ({count:,}); the limit is "
+        f"config.data.max_rejected_fraction={data.max_rejected_fraction:g}. "
+        + _REJECT_ADVICE.get(reason, "check the file format")
+        + "; config.data.strict=True stops at the first bad line.")
+
+
+def read_splits(data) -> Tuple[Dict[str, List[NumberedPair]], str]:
+  """({'train'|'validation'|'test': [(line, source, target)]}, dataset name)
+  as raw text, each split in the order of its file."""
   validate(data)
   if data.task == "tsv":
     other = _other_language(data)
@@ -107,22 +139,27 @@ def read_splits(data) -> Dict[str, List[Pair]]:
           path=data.path, other_language=other,
           source_language=data.source_language, min_length=data.min_words,
           max_length=data.max_words or None, strict=data.strict)
-    sources = builders.prepare_tsv(spec, data.tfds_data_dir)
-    return {name: _read_all(src) for name, src in sources.items()}
+    prepared = builders.prepare_tsv(spec, data.tfds_data_dir)
+    check_rejects(prepared, data, data.path)
+    return ({name: _read_all(src) for name, src in prepared.sources.items()},
+            prepared.name)
   if data.task == "multi30k":
     spec = builders.Multi30kSpec(data.path, data.source_language,
                                  data.target_language, strict=data.strict)
-    sources = builders.prepare_multi30k(spec, data.tfds_data_dir)
+    prepared = builders.prepare_multi30k(spec, data.tfds_data_dir)
+    check_rejects(prepared, data, data.path)
+    sources, name = prepared.sources, prepared.name
   elif data.task == "tfds":
     sources = builders.load_tfds_translation(
         data.tfds_name, source_language=data.source_language,
         target_language=data.target_language,
         data_dir=data.tfds_data_dir or None)
+    name = f"tfds:{data.tfds_name}"
   else:
     raise ValueError(f"config.data.task: {data.task!r} is not a text task")
-  splits = {name: _read_all(src) for name, src in sources.items()}
+  splits = {split: _read_all(src) for split, src in sources.items()}
   splits["train"] = _filter_train(splits["train"], data)
-  return splits
+  return splits, name
 
 
 def build_vocabularies(data, train: List[Pair]) -> Tuple[object, object]:
@@ -149,16 +186,16 @@ def build_vocabularies(data, train: List[Pair]) -> Tuple[object, object]:
 def load(data, vocabularies: Optional[Tuple[object, object]] = None):
   """Reads, (builds vocabularies,) and tokenizes; returns datasets.Corpus."""
   from seq2seq_jax.data import datasets  # pylint: disable=g-import-not-at-top
-  splits = read_splits(data)
-  for name, pairs in splits.items():
+  splits, name = read_splits(data)
+  for split, pairs in splits.items():
     if not pairs:
-      raise DataError(f"split {name!r} of {data.task} is empty")
+      raise DataError(f"split {split!r} of {data.task} is empty")
   source_vocab, target_vocab = vocabularies or build_vocabularies(
-      data, splits["train"])
+      data, [(s, t) for _, s, t in splits["train"]])
   tokenized = {
-      name: datasets.tokenize(
-          [{"source": s, "target": t} for s, t in pairs], source_vocab,
-          target_vocab)
-      for name, pairs in splits.items()}
+      split: datasets.tokenize(
+          [{"line": line, "source": s, "target": t} for line, s, t in pairs],
+          source_vocab, target_vocab)
+      for split, pairs in splits.items()}
   return datasets.Corpus(source_vocab=source_vocab, target_vocab=target_vocab,
-                         splits=tokenized, is_text=True)
+                         splits=tokenized, is_text=True, dataset=name)

@@ -1,0 +1,123 @@
+"""evaluate writes its files in the corpus file's order, and checks where it
+writes before decoding."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from configs import multi30k
+from seq2seq_jax import train
+from tests.conftest import ROOT
+
+WORDS = "ein zwei drei vier fünf sechs sieben acht neun zehn Hund Katze".split()
+ENGLISH = "one two three four five six seven eight nine ten dog cat".split()
+
+
+def _tiny_multi30k(directory):
+  """Word-for-word German -> English, 300 / 20 / 40 lines."""
+  os.makedirs(directory)
+  for stem, count, seed in [("train", 300, 0), ("val", 20, 1),
+                            ("test_2016_flickr", 40, 2)]:
+    de, en = [], []
+    for i in range(count):
+      picks = [(i * 7 + seed * 3 + k * 5) % len(WORDS)
+               for k in range(2 + (i + seed) % 4)]
+      de.append(" ".join(WORDS[p] for p in picks) + " .")
+      en.append(" ".join(ENGLISH[p] for p in picks) + " .")
+    for language, lines in (("de", de), ("en", en)):
+      with open(os.path.join(directory, f"{stem}.{language}"), "w",
+                encoding="utf-8") as f:
+        f.writelines(line + "\n" for line in lines)
+  return directory
+
+
+def _evaluate(*args):
+  return subprocess.run([sys.executable, "-m", "seq2seq_jax.evaluate", *args],
+                        cwd=ROOT, capture_output=True, text=True, timeout=300,
+                        check=False)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+  root = tmp_path_factory.mktemp("m30k")
+  data = _tiny_multi30k(str(root / "data"))
+  config = multi30k.get_config()
+  config.data.path = data
+  config.data.vocab_min_count = 1
+  config.data.tfds_data_dir = str(root / "tfds")
+  config.model.num_layers = 1
+  config.model.hidden_size = 32
+  config.model.embedding_size = 16
+  config.model.dropout = 0.0
+  config.train.num_steps = 60
+  config.train.batch_size = 32
+  config.train.warmup_steps = 5
+  config.train.eval_every = 60
+  config.train.checkpoint_every = 60
+  config.train.eval_batch_size = 20
+  config.train.eval_decode_sentences = 0
+  config.decode.max_length = 10
+  workdir = str(root / "run")
+  train.train_and_evaluate(config, workdir)
+  return data, workdir
+
+
+@pytest.mark.slow
+def test_hypotheses_and_tsv_follow_the_test_file(trained):
+  data, workdir = trained
+  result = _evaluate(f"--workdir={workdir}", "--beam_size=2", "--nbest=2")
+  assert result.returncode == 0, result.stderr[-3000:]
+  scores = json.loads(result.stdout)
+  with open(os.path.join(data, "test_2016_flickr.de"), encoding="utf-8") as f:
+    sources = f.read().splitlines()
+  with open(os.path.join(data, "test_2016_flickr.en"), encoding="utf-8") as f:
+    references = f.read().splitlines()
+  with open(scores["translations"], encoding="utf-8") as f:
+    rows = [line.split("\t") for line in f.read().splitlines()]
+  assert rows[0] == ["line", "source", "reference", "hypothesis_1", "score_1",
+                     "hypothesis_2", "score_2"]
+  assert [r[1] for r in rows[1:]] == sources  # line by line
+  assert [r[2] for r in rows[1:]] == references
+  assert [int(r[0]) for r in rows[1:]] == list(range(1, len(sources) + 1))
+  assert all(float(r[4]) >= float(r[6]) for r in rows[1:])  # best first
+  with open(scores["hypotheses"], encoding="utf-8") as f:
+    hypotheses = f.read().splitlines()
+  assert hypotheses == [r[3] for r in rows[1:]]
+  # sacrebleu's own command line on the files gives the printed BLEU.
+  cli = subprocess.run(
+      [os.path.join(os.path.dirname(sys.executable), "sacrebleu"),
+       os.path.join(data, "test_2016_flickr.en"), "-i", scores["hypotheses"],
+       "-m", "bleu", "-b", "-w", "4"],
+      capture_output=True, text=True, check=True)
+  assert float(cli.stdout.strip()) == pytest.approx(scores["bleu"], abs=1e-4)
+
+
+@pytest.mark.slow
+def test_an_unwritable_output_fails_before_decoding(trained, tmp_path):
+  _, workdir = trained
+  blocker = tmp_path / "a_file"
+  blocker.write_text("not a directory")
+  result = _evaluate(f"--workdir={workdir}", f"--output={blocker}/hyp.txt")
+  assert result.returncode == 2
+  assert "cannot write" in result.stderr and "--output" in result.stderr
+  assert "Traceback" not in result.stderr
+  assert not result.stdout  # nothing was decoded or scored
+
+
+def test_loading_without_a_best_checkpoint_says_so_and_creates_nothing(
+    smoke_config, tmp_path, caplog):
+  import shutil  # pylint: disable=g-import-not-at-top
+  from seq2seq_jax import inference  # pylint: disable=g-import-not-at-top
+  workdir = str(tmp_path / "run")
+  smoke_config.train.num_steps = 5
+  smoke_config.train.eval_every = 5
+  train.train_and_evaluate(smoke_config, workdir)
+  shutil.rmtree(os.path.join(workdir, "best"))
+  with caplog.at_level("INFO"):
+    run = inference.load_run(workdir, "best")
+  assert run.step == 5
+  assert "restored the latest checkpoint, step 5" in caplog.text
+  assert "restored the best" not in caplog.text
+  assert not os.path.exists(os.path.join(workdir, "best"))
