@@ -145,6 +145,8 @@ EXTRA_CASES = {
     "lstm_h512_scan": Case(model={"recurrence": "scan"}),
     "gru_h512_scan": Case(model={"cell": "gru", "recurrence": "scan"}),
     "lstm_h1024_scan": Case(model={"hidden_size": 1024, "recurrence": "scan"}),
+    # cuDNN LSTM layers; CUDA GPUs only (settings refuse it elsewhere).
+    "lstm_h512_cudnn": Case(model={"recurrence": "cudnn"}),
     "long_fused": Case(**_LONG),
     "long_fused_remat": Case(model={"remat": True}, **_LONG),
     "long_scan": Case(model={"recurrence": "scan"}, **_LONG),
