@@ -5,7 +5,9 @@ Attention": lowercase, accents stripped, punctuation split, at most 9 words per
 side (`< MAX_LENGTH = 10`), English side starting with "i am / he is / she is /
 you are / we are / they are" (and contractions); word vocabularies; a GRU.
 Unlike the tutorial (which scores no held-out set) the pairs are split 90/5/5
-by hashing the French sentence, and BLEU is measured on the test split.
+by connected group (pairs sharing a French or an English sentence stay
+together, so no test sentence of either side occurs in training), and BLEU is
+measured on the test split.
 
   python -m seq2seq_jax.main --config=configs/eng_fra_tutorial.py \
       --config.data.path=../shared/data/eng-fra/eng-fra.txt --workdir=DIR

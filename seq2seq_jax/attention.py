@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 
 KINDS = ("none", "bahdanau", "luong_dot", "luong_general", "luong_concat")
-_MASKED_SCORE = -1e9
+MASKED_SCORE = -1e9
 
 
 class Attention(nn.Module):
@@ -77,7 +77,7 @@ class Attention(nn.Module):
     else:  # luong_general
       projected = self.general_kernel(query)
       scores = jnp.einsum("bsd,bd->bs", keys, projected)
-    scores = jnp.where(mask, scores.astype(jnp.float32), _MASKED_SCORE)
+    scores = jnp.where(mask, scores.astype(jnp.float32), MASKED_SCORE)
     weights = jax.nn.softmax(scores, axis=-1) * mask
     context = jnp.einsum("bs,bsd->bd", weights.astype(memory.dtype), memory)
     return context, weights

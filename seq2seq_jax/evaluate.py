@@ -14,6 +14,7 @@ test_2016_flickr.de):
 `--output=PATH` puts the hypotheses elsewhere and the TSV beside them. The
 output directory's writability is checked before anything is decoded.
 """
+import dataclasses
 import json
 import os
 import sys
@@ -25,6 +26,7 @@ from absl import flags
 from seq2seq_jax import cli
 from seq2seq_jax import inference
 from seq2seq_jax import text_metrics
+from seq2seq_jax import workdir
 from seq2seq_jax.data import datasets
 
 FLAGS = flags.FLAGS
@@ -39,6 +41,9 @@ flags.DEFINE_integer("beam_size", 1, "1 = greedy; more = beam search.")
 flags.DEFINE_float("alpha", 0.6, "GNMT length penalty exponent (beam search).")
 flags.DEFINE_integer("nbest", 1, "Hypotheses per sentence in the TSV; the "
                      "scores use the best.")
+flags.DEFINE_string("data_path", None, "Read the data from here instead of "
+                    "the run's config.data.path (moved data; the prepared "
+                    "dataset must still match the run's dataset.json).")
 flags.mark_flag_as_required("workdir")
 
 Scored = List[Tuple[str, Optional[float]]]
@@ -92,8 +97,18 @@ def main(argv):
   run = inference.load_run(FLAGS.workdir, FLAGS.checkpoint)
   hypotheses_path, tsv_path = output_paths(FLAGS.workdir, FLAGS.split,
                                            FLAGS.output)
-  corpus = datasets.load(run.settings.data,
-                         vocabularies=(run.source_vocab, run.target_vocab))
+  data = run.settings.data
+  if FLAGS.data_path:
+    data = dataclasses.replace(data, path=FLAGS.data_path)
+  try:
+    corpus = datasets.load(data, vocabularies=(run.source_vocab,
+                                               run.target_vocab))
+  except ValueError as e:
+    raise cli.UserError(f"{e} (the run's data; pass --data_path=... where it "
+                        "has moved)") from None
+  dataset_error = workdir.dataset_mismatch(FLAGS.workdir, corpus.dataset)
+  if dataset_error:
+    raise cli.UserError(dataset_error)
   split = corpus.splits[FLAGS.split]
   start = time.perf_counter()
   try:

@@ -80,11 +80,6 @@ def create_train_state(model: Seq2Seq, tx, options: StepOptions, rng: jax.Array,
                     model=model, tx=tx, options=options)
 
 
-def _all_finite(tree) -> jax.Array:
-  leaves = jax.tree.leaves(tree)
-  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
-
-
 def train_step(state: TrainState, batch: Dict[str, jax.Array],
                rng: jax.Array) -> Tuple[TrainState, Dict[str, jax.Array]]:
   """One optimizer update on a batch.
@@ -113,7 +108,11 @@ def train_step(state: TrainState, batch: Dict[str, jax.Array],
                                      state.options.label_smoothing)
 
   (loss, sums), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-  finite = jnp.isfinite(loss) & _all_finite(grads)
+  grad_norm = optax.tree.norm(grads)
+  # A NaN or inf in any gradient makes the global norm non-finite, so one
+  # scalar test replaces a pass over every leaf (a norm that overflows from
+  # finite gradients is skipped too: clipping by it would zero the update).
+  finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
   updates, new_opt_state = state.tx.update(grads, state.opt_state, state.params)
   new_params = optax.apply_updates(state.params, updates)
   keep_new = lambda new, old: jnp.where(finite, new, old)
@@ -123,7 +122,7 @@ def train_step(state: TrainState, batch: Dict[str, jax.Array],
       opt_state=jax.tree.map(keep_new, new_opt_state, state.opt_state),
       nonfinite_consecutive=jnp.where(finite, 0, state.nonfinite_consecutive + 1),
       nonfinite_total=state.nonfinite_total + (~finite).astype(jnp.int32))
-  metrics = dict(sums, train_loss=loss, grad_norm=optax.tree.norm(grads),
+  metrics = dict(sums, train_loss=loss, grad_norm=grad_norm,
                  skipped=(~finite).astype(jnp.float32))
   return new_state, metrics
 

@@ -87,6 +87,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Dict[
   checkpoint.
   """
   s = settings_lib.from_config(config)
+  if s.data.path:  # recorded absolute: evaluate may run from another directory
+    s = dataclasses.replace(s, data=dataclasses.replace(
+        s.data, path=os.path.abspath(s.data.path)))
   primary = partitioning.is_primary()
   if primary:
     workdir_lib.prepare(workdir)
@@ -202,8 +205,11 @@ def _train_loop(state, run: _Run, meta, start_step: int, train_rng,
   window = TrainWindow(meta.get("train_window"))
   best_value = meta.get("best_value", float("-inf"))
   corpus = run.corpus
+  skips = _SkipCounter(int(state.nonfinite_consecutive),
+                       s.train.max_consecutive_nonfinite, checkpoints)
 
   def save(step):
+    skips.check_previous()
     checkpoints.save_latest(step, state, {
         "step": step, "data_position": step,
         "source_vocab": corpus.source_vocab.fingerprint(),
@@ -216,13 +222,18 @@ def _train_loop(state, run: _Run, meta, start_step: int, train_rng,
     state, metrics = steps.jit_train_step(state, batch, train_rng)
     window.add(metrics)
     done = step + 1
-    _check_finite(state, done, s, checkpoints)
+    # The previous step's skip flag is read now, while this step runs: a
+    # per-step read of this one would idle the host until the device is done.
+    skips.check_previous()
+    skips.hold(done, metrics)
     if done % s.train.log_every == 0 or done == s.train.num_steps:
+      skips.check_previous()  # nothing is logged, evaluated or saved unchecked
       values = window.summarize(_applied_learning_rate(state, schedule))
       log.write(done, "train", values)
       reporting.log(progress.line(done, {
           k: values[k] for k in ("loss", "token_accuracy", "learning_rate")}))
     if done % s.train.eval_every == 0 or done == s.train.num_steps:
+      skips.check_previous()
       progress.pause_until_now()
       results = _eval_and_log(state, run, "validation", done, "eval")
       if results[run.best_metric] > best_value:
@@ -249,18 +260,34 @@ def _train_loop(state, run: _Run, meta, start_step: int, train_rng,
   return state, False
 
 
-def _check_finite(state, done: int, s, checkpoints) -> None:
-  consecutive = int(state.nonfinite_consecutive)
-  if not consecutive:
-    return
-  logging.warning("step %d: non-finite loss or gradient, update skipped "
-                  "(%d in a row)", done, consecutive)
-  if consecutive >= s.train.max_consecutive_nonfinite:
-    raise NonFiniteError(
-        f"step {done}: {consecutive} consecutive non-finite losses or "
-        f"gradients (config.train.max_consecutive_nonfinite="
-        f"{s.train.max_consecutive_nonfinite}); last good checkpoint: "
-        f"{checkpoints.latest.steps()[-1:] or 'none'}")
+class _SkipCounter:
+  """Counts consecutive skipped (non-finite) updates from the steps' metrics,
+  one step behind the device, and stops the run after too many."""
+
+  def __init__(self, consecutive: int, limit: int, checkpoints):
+    self.consecutive, self.limit, self.checkpoints = consecutive, limit, checkpoints
+    self._held = None
+
+  def hold(self, done: int, metrics) -> None:
+    self._held = (done, metrics["skipped"])
+
+  def check_previous(self) -> None:
+    if self._held is None:
+      return
+    done, skipped = self._held
+    self._held = None
+    if not float(skipped):
+      self.consecutive = 0
+      return
+    self.consecutive += 1
+    logging.warning("step %d: non-finite loss or gradient, update skipped "
+                    "(%d in a row)", done, self.consecutive)
+    if self.consecutive >= self.limit:
+      raise NonFiniteError(
+          f"step {done}: {self.consecutive} consecutive non-finite losses or "
+          f"gradients (config.train.max_consecutive_nonfinite={self.limit}); "
+          f"last good checkpoint: "
+          f"{self.checkpoints.latest.steps()[-1:] or 'none'}")
 
 
 def _applied_learning_rate(state, schedule) -> float:

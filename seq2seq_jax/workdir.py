@@ -36,6 +36,9 @@ HARMLESS_KEYS = {
     "train.schedule_steps",
     # Same function, different implementation (float rounding aside).
     "model.recurrence", "model.remat",
+    # Where the data lies, not what it is: dataset.json holds the prepared
+    # dataset's name (options and a hash of the files' bytes) and is checked.
+    "data.path",
 }
 
 
@@ -180,6 +183,20 @@ def check_or_write_dataset(workdir: str, name: str, is_text: bool) -> None:
           "resume would continue on other batches. Evaluate it as it is, or "
           "train in a new --workdir.")
   _write_json(path, {"name": name})
+
+
+def dataset_mismatch(workdir: str, name: str) -> Optional[str]:
+  """Why `name` is not the prepared dataset the run trained on, or None
+  (also None for a run from before dataset.json was recorded)."""
+  path = os.path.join(workdir, DATASET_FILE)
+  if not os.path.exists(path):
+    return None
+  previous = read_json(workdir, DATASET_FILE)["name"]
+  if previous == name:
+    return None
+  return (f"{path}: this run trained on {previous}, but the data prepares as "
+          f"{name} (other files or a new dataset version): its splits are "
+          "not the run's")
 
 
 def check_or_save_vocabularies(workdir: str, source_vocab, target_vocab) -> None:

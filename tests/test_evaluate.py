@@ -2,6 +2,7 @@
 writes before decoding."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -33,9 +34,9 @@ def _tiny_multi30k(directory):
   return directory
 
 
-def _evaluate(*args):
+def _evaluate(*args, cwd=ROOT):
   return subprocess.run([sys.executable, "-m", "seq2seq_jax.evaluate", *args],
-                        cwd=ROOT, capture_output=True, text=True, timeout=300,
+                        cwd=cwd, capture_output=True, text=True, timeout=300,
                         check=False)
 
 
@@ -44,7 +45,7 @@ def trained(tmp_path_factory):
   root = tmp_path_factory.mktemp("m30k")
   data = _tiny_multi30k(str(root / "data"))
   config = multi30k.get_config()
-  config.data.path = data
+  config.data.path = os.path.relpath(data)  # recorded absolute (see below)
   config.data.vocab_min_count = 1
   config.data.tfds_data_dir = str(root / "tfds")
   config.model.num_layers = 1
@@ -92,6 +93,43 @@ def test_hypotheses_and_tsv_follow_the_test_file(trained):
        "-m", "bleu", "-b", "-w", "4"],
       capture_output=True, text=True, check=True)
   assert float(cli.stdout.strip()) == pytest.approx(scores["bleu"], abs=1e-4)
+
+
+@pytest.mark.slow
+def test_moved_data_is_named_and_read_from_data_path(trained, tmp_path):
+  data, workdir = trained
+  with open(os.path.join(workdir, "config.json"), encoding="utf-8") as f:
+    assert json.load(f)["data"]["path"] == os.path.abspath(data)
+  run = str(tmp_path / "run")
+  shutil.copytree(workdir, run)
+  moved = str(tmp_path / "moved")
+  shutil.copytree(data, moved)
+  with open(os.path.join(run, "config.json"), encoding="utf-8") as f:
+    config = json.load(f)
+  config["data"]["path"] = str(tmp_path / "gone")
+  with open(os.path.join(run, "config.json"), "w", encoding="utf-8") as f:
+    json.dump(config, f)
+  # From another directory: the recorded path is absolute, so only a real
+  # move fails, in one line that names the path and the way out.
+  result = _evaluate(f"--workdir={run}", cwd=str(tmp_path))
+  assert result.returncode == 2
+  assert "gone" in result.stderr and "--data_path" in result.stderr
+  assert "Traceback" not in result.stderr
+  result = _evaluate(f"--workdir={run}", f"--data_path={moved}",
+                     cwd=str(tmp_path))
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert json.loads(result.stdout)["bleu"] >= 0
+  # Other data is not the run's test split: refused, naming dataset.json.
+  with open(os.path.join(moved, "test_2016_flickr.en"), encoding="utf-8") as f:
+    lines = f.read().splitlines()
+  lines[0] = "an edited reference ."
+  with open(os.path.join(moved, "test_2016_flickr.en"), "w",
+            encoding="utf-8") as f:
+    f.writelines(line + "\n" for line in lines)
+  result = _evaluate(f"--workdir={run}", f"--data_path={moved}",
+                     cwd=str(tmp_path))
+  assert result.returncode == 2
+  assert "dataset.json" in result.stderr and "Traceback" not in result.stderr
 
 
 @pytest.mark.slow
