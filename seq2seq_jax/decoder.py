@@ -24,9 +24,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from seq2seq_jax import fused_attention
 from seq2seq_jax.attention import Attention
-from seq2seq_jax.cells import get_cell
 from seq2seq_jax.recurrent import RecurrentLayer
 
 DecodeCarry = Dict[str, object]
@@ -126,9 +124,6 @@ class Decoder(nn.Module):
     return logits.reshape(batch, length, -1)
 
   def _teacher_forced_attention(self, carry, target_inputs, train):
-    if (self.attention == "bahdanau" and self.num_layers == 1
-        and self.recurrence == "fused" and not self.is_initializing()):
-      return self._fused_bahdanau(carry, target_inputs, train)
     # Attention needs the state of the previous step, so the recurrence runs
     # step by step; the output projection (and its gradient, the largest
     # matmul) is applied once to all steps' readouts after the loop.
@@ -138,31 +133,6 @@ class Decoder(nn.Module):
     scan = nn.scan(body, variable_broadcast="params",
                    split_rngs={"params": False, "dropout": True})
     _, readouts = scan(self, carry, target_inputs.T)
-    readouts = self.dropout_layer(jnp.swapaxes(readouts, 0, 1),
-                                  deterministic=not train)
-    return self._project_all(readouts)
-
-  def _fused_bahdanau(self, carry, target_inputs, train):
-    """`readout` over all steps through `fused_attention` (same parameters,
-    created by the step loop at init): the embedding's input projection is
-    one matmul for all steps, the weight gradients one matmul each."""
-    attention = self.attend.variables["params"]
-    layer = self.layers[0].variables["params"]
-    kernel = layer["input_projection"]["kernel"]
-    embedded = self.dropout_layer(self.embedding(target_inputs.T),
-                                  deterministic=not train)  # [T, B, E]
-    length, batch, size = embedded.shape
-    xe = (embedded.reshape(length * batch, size) @ kernel[:size]
-          + layer["input_projection"]["bias"]).reshape(length, batch, -1)
-    w_h, b_h = _recurrent_weights(layer["scan"]["cell"])
-    hs, contexts = fused_attention.bahdanau_recurrence(
-        get_cell(self.cell_name).pointwise,
-        tuple(c.astype(xe.dtype) for c in carry["layers"][0]), xe,
-        carry["keys"], carry["memory"], carry["memory_mask"],
-        attention["query_projection"]["kernel"],
-        attention["query_projection"]["bias"],
-        attention["score_vector"]["kernel"][:, 0], kernel[size:], w_h, b_h)
-    readouts = jnp.concatenate([hs, contexts], axis=-1)
     readouts = self.dropout_layer(jnp.swapaxes(readouts, 0, 1),
                                   deterministic=not train)
     return self._project_all(readouts)
@@ -238,12 +208,3 @@ class Decoder(nn.Module):
     if self.attention != "none":
       new_carry["attention"] = weights
     return new_carry, x
-
-
-def _recurrent_weights(cell_params):
-  """(W_hh, b_hh) of a cell's parameters; zeros where it has no bias."""
-  kernel = cell_params["recurrent_kernel"]
-  bias = cell_params.get("recurrent_bias")
-  if bias is None:
-    bias = jnp.zeros(kernel.shape[-1:], kernel.dtype)
-  return kernel, bias
