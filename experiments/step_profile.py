@@ -1,19 +1,27 @@
-"""Where a train step's time goes: its parts timed alone (an ablation profile).
+"""Where a train step's time goes: its parts timed alone, each against its kernels.
 
-Question: the standard LSTM case reaches ~60% of the matmul peak; which part
-of the step keeps it from 75%? Each part below is jitted and timed alone on
-the benchmark's batch (median of repeats, after warm-up), with its analytic
-matmul FLOPs where it has any:
+Each part is jitted and timed alone on the case's batch (median of repeats,
+after warm-up), beside the same matmuls (and, for the output layer, the
+cross-entropy) timed alone at the part's shapes: `vs kernels` is kernels'
+time / part's time, so 100% means the part costs no more than its kernels.
 
   full_step        forward + backward + Adam (steps.train_step)
   grad_only        forward + backward, no optimizer update
-  forward_only     the loss alone
   optimizer_only   Adam + clipping on a gradient tree of the params' shapes
-  encoder_layer    one encoder LSTM layer, forward + backward
-  output_layer     decoder output projection + softmax cross-entropy,
-                   forward + backward, on fixed hidden states
+  recurrent_layer  one encoder layer (one direction), forward + backward;
+                   kernels: input projection, the recurrent scan of h @ W_hh,
+                   and their backward matmuls (data and weight gradients)
+  output_layer     output projection + softmax cross-entropy, forward +
+                   backward, on fixed inputs; kernels: its three matmuls and
+                   the cross-entropy's forward + backward on fixed logits
+  rest             full_step - optimizer - (layers x recurrent_layer) -
+                   output_layer: embeddings, bridge, attention, gate work
+                   of the other layers
 
   python -m experiments.step_profile [--case=lstm_h512] [--repeats=7]
+
+Cases are those of benchmarks/compare_pytorch.py (the standard set) and
+experiments/benchmark.py.
 """
 import argparse
 
@@ -30,11 +38,57 @@ from seq2seq_jax import steps
 from seq2seq_jax.model import Seq2Seq
 from seq2seq_jax.recurrent import RecurrentLayer
 
+GATES = {"lstm": 4, "gru": 3, "rnn": 1}
 
-def _report(name, seconds, matmul_flops, peak):
+
+def _cases():
+  from benchmarks import compare_pytorch  # pylint: disable=import-outside-toplevel
+  return {**benchmark.CASES, **benchmark.EXTRA_CASES, **compare_pytorch.CASES}
+
+
+def _report(name, seconds, matmul_flops, peak, kernels=None):
   rate = matmul_flops / seconds / 1e9 if matmul_flops else 0.0
   share = f"{rate / peak:6.1%}" if matmul_flops else "     -"
-  print(f"{name:16s} {seconds * 1e3:9.1f} ms  {rate:7.1f} GFLOP/s  {share}")
+  against = f"  vs kernels {kernels / seconds:6.1%}" if kernels else ""
+  print(f"{name:16s} {seconds * 1e3:9.1f} ms  {rate:7.1f} GFLOP/s  "
+        f"{share}{against}")
+
+
+def _normal(seed, shape, scale=1.0):
+  return jnp.asarray(np.random.default_rng(seed).normal(size=shape) * scale,
+                     jnp.float32)
+
+
+def _layer_kernels(timed, b, t, features, hidden, gates):
+  """Seconds of a recurrent layer's matmuls alone, forward and backward."""
+  x, w_x = _normal(0, (t * b, features)), _normal(1, (features, gates * hidden))
+  w_h, dgates = _normal(2, (hidden, gates * hidden), 0.01), _normal(
+      3, (t * b, gates * hidden))
+  h0, hs = _normal(4, (b, hidden)), _normal(5, (t * b, hidden))
+
+  def recurrent(w, h):  # t dependent steps of h @ W_hh
+    def step(h, _):
+      return jnp.tanh((h @ w)[:, :hidden]), None
+    return jax.lax.scan(step, h, None, length=t)[0]
+
+  def recurrent_back(w, dh):  # t dependent steps of d_gates @ W_hh^T
+    def step(d, _):
+      return jnp.tile(jnp.tanh(d), (1, gates)) @ w.T, None
+    return jax.lax.scan(step, dh, None, length=t)[0]
+
+  parts = [
+      (jax.jit(lambda x, w: x @ w), (x, w_x)),                  # input proj
+      (jax.jit(recurrent), (w_h, h0)),                          # h @ W_hh
+      (jax.jit(lambda d, w: d @ w.T), (dgates, w_x)),           # d inputs
+      (jax.jit(lambda x, d: x.T @ d), (x, dgates)),             # d W_x
+      (jax.jit(recurrent_back), (w_h, h0)),                    # d h chain
+      (jax.jit(lambda h, d: h.T @ d), (hs, dgates)),            # d W_hh
+  ]
+  total = 0.0
+  for fn, args in parts:
+    jax.block_until_ready(fn(*args))
+    total += timed(lambda fn=fn, args=args: fn(*args))
+  return total
 
 
 def main(argv=None):
@@ -43,29 +97,32 @@ def main(argv=None):
   parser.add_argument("--repeats", type=int, default=7)
   args = parser.parse_args(argv)
 
-  case = benchmark.get_case(args.case)
+  cases = _cases()
+  if args.case not in cases:
+    parser.error(f"unknown --case {args.case!r}; valid: {', '.join(cases)}")
+  case = cases[args.case]
   s = benchmark.settings_for(case)
   m = s.model
   batch = {k: jnp.asarray(v) for k, v in benchmark.make_batch(case).items()}
   b, source_length = batch["source"].shape
   target_length = batch["target_outputs"].shape[1]
-  model = Seq2Seq(m, case.source_vocab_size, case.target_vocab_size)
+  vocab = case.target_vocab_size
+  model = Seq2Seq(m, case.source_vocab_size, vocab)
   tx = optimizer_lib.make_optimizer(s.train)
   state = steps.create_train_state(model, tx, steps.StepOptions.from_settings(
       s.train), jax.random.PRNGKey(0), source_length, target_length)
   rng = jax.random.PRNGKey(1)
-  repeats = args.repeats
-  timed = lambda fn: benchmark._median_seconds(fn, repeats)  # pylint: disable=protected-access
+  timed = lambda fn: benchmark._median_seconds(fn, args.repeats)  # pylint: disable=protected-access
 
-  peak = benchmark.run_matmul(4096, 5)["matmul_gflops"]
-  print(f"matmul peak {peak:.1f} GFLOP/s; case {args.case}: batch {b}, "
+  peak = benchmark.run_matmul(2048, 5)["matmul_gflops"]
+  print(f"matmul 2048^2: {peak:.1f} GFLOP/s; case {args.case}: batch {b}, "
         f"lengths {source_length}/{target_length}")
-  total = flops.train_step_flops(m, b, source_length, target_length,
-                                 case.target_vocab_size)
+  total = flops.train_step_flops(m, b, source_length, target_length, vocab)
 
   train = jax.jit(steps.train_step)
   jax.block_until_ready(train(state, batch, rng))
-  _report("full_step", timed(lambda: train(state, batch, rng)), total, peak)
+  full = timed(lambda: train(state, batch, rng))
+  _report("full_step", full, total, peak)
 
   def loss(params):
     logits = model.apply({"params": params}, batch["source"],
@@ -75,9 +132,6 @@ def main(argv=None):
   grad = jax.jit(jax.grad(loss))
   jax.block_until_ready(grad(state.params))
   _report("grad_only", timed(lambda: grad(state.params)), total, peak)
-  forward = jax.jit(loss)
-  jax.block_until_ready(forward(state.params))
-  _report("forward_only", timed(lambda: forward(state.params)), total / 3, peak)
 
   grads = jax.tree.map(jnp.ones_like, state.params)
 
@@ -87,13 +141,14 @@ def main(argv=None):
     return optax.apply_updates(params, updates), opt_state
 
   jax.block_until_ready(update(state.params, state.opt_state))
-  _report("optimizer_only",
-          timed(lambda: update(state.params, state.opt_state)), 0, peak)
+  adam = timed(lambda: update(state.params, state.opt_state))
+  _report("optimizer_only", adam, 0, peak)
 
+  # One encoder layer (the first: embeddings in), forward + backward.
+  gates = GATES[m.cell]
   layer = RecurrentLayer(m.cell, m.hidden_size,
                          implementation=m.recurrence, remat=m.remat)
-  xs = jnp.asarray(np.random.default_rng(0).normal(
-      size=(b, source_length, m.embedding_size)), jnp.float32)
+  xs = _normal(0, (b, source_length, m.embedding_size))
   mask = jnp.ones((b, source_length), bool)
   carry = layer.zero_carry(b)
   variables = layer.init(jax.random.PRNGKey(0), carry, xs, mask)
@@ -101,25 +156,49 @@ def main(argv=None):
       lambda v, x: jnp.sum(layer.apply(v, carry, x, mask)[1] ** 2),
       argnums=(0, 1)))
   jax.block_until_ready(layer_grad(variables, xs))
-  gates = {"lstm": 4, "gru": 3, "rnn": 1}[m.cell]
   layer_flops = 3 * 2 * b * source_length * gates * m.hidden_size * (
       m.embedding_size + m.hidden_size)
-  _report("encoder_layer", timed(lambda: layer_grad(variables, xs)),
-          layer_flops, peak)
+  layer_time = timed(lambda: layer_grad(variables, xs))
+  _report("recurrent_layer", layer_time, layer_flops, peak,
+          _layer_kernels(timed, b, source_length, m.embedding_size,
+                         m.hidden_size, gates))
 
-  hidden = jnp.asarray(np.random.default_rng(1).normal(
-      size=(b, target_length, m.hidden_size)), jnp.float32)
-  kernel = jnp.asarray(np.random.default_rng(2).normal(
-      size=(m.hidden_size, case.target_vocab_size)) * 0.01, jnp.float32)
+  # The output layer at the model's readout width.
+  kernel_shape = next(
+      leaf.shape for leaf in jax.tree.leaves(state.params)
+      if leaf.ndim == 2 and leaf.shape[1] == vocab)
+  readout = kernel_shape[0]
+  n = b * target_length
+  hidden = _normal(1, (n, readout))
+  kernel = _normal(2, (readout, vocab), 0.01)
+  logits = _normal(3, (n, vocab))
+  targets = batch["target_outputs"]
 
-  def output_loss(w, h):
-    return metrics_lib.sequence_sums(h @ w, batch["target_outputs"])[0]
+  def ce(l):
+    return metrics_lib.sequence_sums(l.reshape(b, target_length, vocab),
+                                     targets)[0]
 
-  output_grad = jax.jit(jax.grad(output_loss, argnums=(0, 1)))
+  output_grad = jax.jit(jax.grad(lambda w, h: ce(h @ w), argnums=(0, 1)))
   jax.block_until_ready(output_grad(kernel, hidden))
-  _report("output_layer", timed(lambda: output_grad(kernel, hidden)),
-          3 * 2 * b * target_length * m.hidden_size * case.target_vocab_size,
-          peak)
+  kernel_parts = [
+      (jax.jit(lambda h, w: h @ w), (hidden, kernel)),
+      (jax.jit(lambda h, g: h.T @ g), (hidden, logits)),
+      (jax.jit(lambda g, w: g @ w.T), (logits, kernel)),
+      (jax.jit(jax.grad(ce)), (logits,)),
+  ]
+  output_kernels = 0.0
+  for fn, fn_args in kernel_parts:
+    jax.block_until_ready(fn(*fn_args))
+    output_kernels += timed(lambda fn=fn, fn_args=fn_args: fn(*fn_args))
+  output_time = timed(lambda: output_grad(kernel, hidden))
+  _report("output_layer", output_time, 3 * 2 * n * readout * vocab, peak,
+          output_kernels)
+
+  layers = m.num_layers * (2 if m.bidirectional else 1) + (
+      0 if m.attention != "none" else m.num_layers)
+  rest = full - adam - layers * layer_time - output_time
+  print(f"rest             {rest * 1e3:9.1f} ms  (full step - optimizer - "
+        f"{layers} x recurrent_layer - output_layer)")
 
 
 if __name__ == "__main__":
