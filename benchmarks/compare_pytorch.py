@@ -48,8 +48,8 @@ from typing import Any, Dict, List
 
 import numpy as np
 
-from experiments import benchmark as bench
-from experiments import flops
+from benchmarks import benchmark as bench
+from benchmarks import flops
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MATMUL_SIZE = 2048

@@ -29,10 +29,10 @@ timeout 200 "$PY" -m benchmarks.compare_pytorch --device=cuda --rounds=5 \
 timeout 150 "$PY" -m benchmarks.compare_pytorch --device=cuda --rounds=5 \
     --dtype=bfloat16 --no_decode --skip_check \
     --json="$OUT/compare_bfloat16.json" 2>&1 | tee "$OUT/compare_bfloat16.txt"
-timeout 100 "$PY" -m experiments.benchmark --repeats=5 \
+timeout 100 "$PY" -m benchmarks.benchmark --repeats=5 \
     --json="$OUT/benchmark.json" 2>&1 | tee "$OUT/benchmark.txt"
 # cuDNN LSTM layers (model.recurrence=cudnn) against the default recurrence.
-timeout 60 "$PY" -m experiments.benchmark --cases=lstm_h512,lstm_h512_cudnn \
+timeout 60 "$PY" -m benchmarks.benchmark --cases=lstm_h512,lstm_h512_cudnn \
     --repeats=5 --json="$OUT/benchmark_cudnn.json" 2>&1 \
     | tee "$OUT/benchmark_cudnn.txt"
 echo "device check done: $(ls "$OUT")"

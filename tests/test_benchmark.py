@@ -1,4 +1,4 @@
-"""experiments/benchmark.py and experiments/flops.py: schema, batches, FLOP counts.
+"""benchmarks/benchmark.py and benchmarks/flops.py: schema, batches, FLOP counts.
 
 Speed is never asserted: the machine running the tests may be busy.
 """
@@ -13,8 +13,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from experiments import benchmark
-from experiments import flops
+from benchmarks import benchmark
+from benchmarks import flops
 from seq2seq_jax.data.vocabulary import BOS_ID, EOS_ID
 from seq2seq_jax.model import Seq2Seq
 from seq2seq_jax.settings import ModelSettings
@@ -112,7 +112,7 @@ def test_tiny_run_writes_the_json_schema(tmp_path):
   # Compile speed only: the figures are checked for shape, never for speed.
   env = dict(os.environ, JAX_DISABLE_MOST_OPTIMIZATIONS="1")
   result = subprocess.run(
-      [sys.executable, "-m", "experiments.benchmark", "--tiny",
+      [sys.executable, "-m", "benchmarks.benchmark", "--tiny",
        "--cases=lstm_h512,lstm_h512_bahdanau", f"--json={out}"],
       cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
       check=False)

@@ -18,10 +18,10 @@ time / part's time, so 100% means the part costs no more than its kernels.
                    output_layer: embeddings, bridge, attention, gate work
                    of the other layers
 
-  python -m experiments.step_profile [--case=lstm_h512] [--repeats=7]
+  python -m benchmarks.step_profile [--case=lstm_h512] [--repeats=7]
 
 Cases are those of benchmarks/compare_pytorch.py (the standard set) and
-experiments/benchmark.py.
+benchmarks/benchmark.py.
 """
 import argparse
 
@@ -30,8 +30,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from experiments import benchmark
-from experiments import flops
+from benchmarks import benchmark
+from benchmarks import flops
 from seq2seq_jax import metrics as metrics_lib
 from seq2seq_jax import optimizer as optimizer_lib
 from seq2seq_jax import steps

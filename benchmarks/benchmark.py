@@ -4,11 +4,11 @@ Question: how fast is one jitted train step (forward + backward + Adam) of
 seq2seq_jax, how close does it get to this machine's matmul peak, how long
 does it take to compile, and how fast are greedy and beam-5 decoding?
 
-  python -m experiments.benchmark                       # all standard cases
-  python -m experiments.benchmark --cases=lstm_h512,gru_h512 --repeats=7 \
+  python -m benchmarks.benchmark                       # all standard cases
+  python -m benchmarks.benchmark --cases=lstm_h512,gru_h512 --repeats=7 \
       --json=/tmp/bench.json
-  python -m experiments.benchmark --config=configs/multi30k.py  # case "config"
-  python -m experiments.benchmark --tiny                # seconds; for tests
+  python -m benchmarks.benchmark --config=configs/multi30k.py  # case "config"
+  python -m benchmarks.benchmark --tiny                # seconds; for tests
 
 Cases (float32, Adam, one encoder and one decoder layer, vocabulary 8,000 on
 both sides, batch 64, source and target length 20, no padding, dropout 0):
@@ -51,7 +51,7 @@ before the cases, with the backend's default matmul precision (the same one
 the model's matmuls get).
 
 FLOPs. `train_fraction_of_peak` = analytic FLOPs per step / median step time /
-matmul peak; the analytic count is documented in experiments/flops.py (2mnk
+matmul peak; the analytic count is documented in benchmarks/flops.py (2mnk
 per matmul over the padded shapes, backward = 2x forward, elementwise work
 ignored). XLA's own `cost_analysis()["flops"]` is reported as
 `xla_flops_per_step` where available: it differs, mostly because XLA counts
@@ -83,7 +83,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from configs import base
-from experiments import flops
+from benchmarks import flops
 from seq2seq_jax import optimizer as optimizer_lib
 from seq2seq_jax import settings as settings_lib
 from seq2seq_jax import steps
@@ -358,7 +358,7 @@ def _child(name: str, args) -> Dict[str, Any]:
   """Runs `--_case=name` in a fresh process and returns its JSON."""
   with tempfile.TemporaryDirectory() as directory:
     out = os.path.join(directory, "case.json")
-    command = [sys.executable, "-m", "experiments.benchmark", f"--_case={name}",
+    command = [sys.executable, "-m", "benchmarks.benchmark", f"--_case={name}",
                f"--_out={out}", f"--repeats={args.repeats}"]
     command += ["--tiny"] if args.tiny else []
     command += [f"--config={args.config}"] if args.config else []
@@ -382,7 +382,7 @@ def format_table(cases: List[Dict[str, Any]]) -> str:
 
 def _parse(argv):
   parser = argparse.ArgumentParser(
-      prog="python -m experiments.benchmark",
+      prog="python -m benchmarks.benchmark",
       description="Train-step and decoding speed (see the module docstring).")
   parser.add_argument("--cases", default="",
                       help="comma-separated case names (default: all standard "
