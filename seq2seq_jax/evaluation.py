@@ -8,7 +8,7 @@ from seq2seq_jax import partitioning
 from seq2seq_jax import steps
 from seq2seq_jax import text_metrics
 from seq2seq_jax.data import pipeline
-from seq2seq_jax.data.datasets import Split
+from seq2seq_jax.data.corpus import Split
 
 Sample = Tuple[str, str, str]  # source, reference, prediction
 

@@ -18,9 +18,8 @@ from seq2seq_jax import optimizer as optimizer_lib
 from seq2seq_jax import settings as settings_lib
 from seq2seq_jax import steps
 from seq2seq_jax import workdir as workdir_lib
-from seq2seq_jax.data import datasets  # pylint: disable=unused-import  (registers vocabulary kinds)
 from seq2seq_jax.data import text_pairs
-from seq2seq_jax.data import vocabulary
+from seq2seq_jax.data import tokenizers
 from seq2seq_jax.model import Seq2Seq
 
 CHECKPOINTS = ("best", "latest")
@@ -49,8 +48,8 @@ def load_run(workdir: str, checkpoint: str = "best") -> LoadedRun:
                                                    workdir_lib.CONFIG_FILE))
   limits = workdir_lib.read_json(workdir, workdir_lib.LIMITS_FILE)
   try:
-    source_vocab = vocabulary.load(os.path.join(workdir, "vocab_source.json"))
-    target_vocab = vocabulary.load(os.path.join(workdir, "vocab_target.json"))
+    source_vocab = tokenizers.load(os.path.join(workdir, "vocab_source.json"))
+    target_vocab = tokenizers.load(os.path.join(workdir, "vocab_target.json"))
   except ValueError as e:
     raise workdir_lib.WorkdirError(str(e)) from None
   model = Seq2Seq(s.model, source_vocab.size, target_vocab.size)

@@ -27,6 +27,7 @@ from seq2seq_jax import reporting
 from seq2seq_jax import settings as settings_lib
 from seq2seq_jax import steps
 from seq2seq_jax import workdir as workdir_lib
+from seq2seq_jax.data import corpus as corpus_lib
 from seq2seq_jax.data import datasets
 from seq2seq_jax.data import pipeline
 from seq2seq_jax.model import Seq2Seq
@@ -45,7 +46,7 @@ class _Run:
   """What the loop needs besides the state: settings, data, outputs."""
   s: settings_lib.Settings
   workdir: str
-  corpus: datasets.Corpus
+  corpus: corpus_lib.Corpus
   train_shapes: Tuple[int, int]
   max_decode_length: int
   mesh: object

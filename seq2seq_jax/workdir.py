@@ -19,6 +19,7 @@ from typing import Any, Dict, Iterator, Optional
 from seq2seq_jax import checkpointing
 from seq2seq_jax import optimizer as optimizer_lib
 from seq2seq_jax import settings
+from seq2seq_jax.data import tokenizers
 from seq2seq_jax.data import vocabulary
 
 CONFIG_FILE = "config.json"
@@ -204,7 +205,7 @@ def check_or_save_vocabularies(workdir: str, source_vocab, target_vocab) -> None
   for side, vocab in (("source", source_vocab), ("target", target_vocab)):
     path = os.path.join(workdir, f"vocab_{side}.json")
     if os.path.exists(path) and has_checkpoints(workdir):
-      saved = vocabulary.load(path)
+      saved = tokenizers.load(path)
       if saved.fingerprint() != vocab.fingerprint():
         raise WorkdirError(
             f"{path} does not match the {side} vocabulary of the data "

@@ -180,12 +180,19 @@ def test_from_json_handles_char_and_lists_kinds():
     tokenizers.from_json({"kind": "bytes"})
 
 
-def test_register_adds_kinds(monkeypatch):
-  monkeypatch.setattr(vocabulary, "VOCABULARIES", dict(vocabulary.VOCABULARIES))
-  tokenizers.register()
-  assert vocabulary.VOCABULARIES["word"] is tokenizers.WordVocabulary
-  assert vocabulary.VOCABULARIES["sentencepiece"] is tokenizers.SentencePieceVocabulary
-  assert vocabulary.VOCABULARIES["char"] is vocabulary.CharVocabulary
+def test_one_registry_loads_every_kind(tmp_path):
+  """Files of each kind load through tokenizers.load, with nothing to register."""
+  kinds = {
+      "char": vocabulary.CharVocabulary("abc"),
+      "word": tokenizers.WordVocabulary(["le", "chat"]),
+  }
+  assert set(tokenizers.KINDS) == {"char", "word", "sentencepiece"}
+  for kind, vocab in kinds.items():
+    path = str(tmp_path / f"{kind}.json")
+    vocabulary.save(vocab, path)
+    loaded = tokenizers.load(path)
+    assert type(loaded) is tokenizers.KINDS[kind]  # pylint: disable=unidiomatic-typecheck
+    assert loaded.fingerprint() == vocab.fingerprint()
 
 
 def test_build_vocabulary_errors_list_valid_names():

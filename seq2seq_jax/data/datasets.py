@@ -3,39 +3,10 @@
 A loader returns a `Corpus`: the vocabularies and, per split, the token ids and
 the raw text (kept for logging samples and, later, for BLEU on detokenized text).
 """
-import dataclasses
-from typing import Dict, List
-
-import numpy as np
-
 from seq2seq_jax.data import synthetic
-from seq2seq_jax.data import tokenizers
+from seq2seq_jax.data import translation
 from seq2seq_jax.data import vocabulary
-
-tokenizers.register()  # vocabulary files of every kind load by their "kind"
-
-
-@dataclasses.dataclass
-class Split:
-  """One tokenized split. ids lists hold 1-D int32 arrays without BOS/EOS;
-  `lines` are the examples' 1-based line numbers in their corpus file."""
-  source_ids: List[np.ndarray]
-  target_ids: List[np.ndarray]
-  source_text: List[str]
-  target_text: List[str]
-  lines: List[int] = dataclasses.field(default_factory=list)
-
-  def __len__(self):
-    return len(self.source_ids)
-
-
-@dataclasses.dataclass
-class Corpus:
-  source_vocab: object
-  target_vocab: object
-  splits: Dict[str, Split]  # 'train', 'validation', 'test'
-  is_text: bool = False  # natural language: report BLEU and chrF
-  dataset: str = ""  # the prepared dataset's identity (builder/config:version)
+from seq2seq_jax.data.corpus import Corpus, read_all, tokenize
 
 
 def _spec(data) -> synthetic.TaskSpec:
@@ -46,29 +17,6 @@ def _spec(data) -> synthetic.TaskSpec:
       seed=data.generator_seed)
 
 
-def _read_all(source, chunk: int = 8192):
-  """Reads every record of a TFDS data source (batched reads are ~4x faster)."""
-  records = []
-  for start in range(0, len(source), chunk):
-    records.extend(source.__getitems__(
-        list(range(start, min(start + chunk, len(source))))))
-  return records
-
-
-def _as_text(value) -> str:
-  return value.decode("utf-8") if isinstance(value, bytes) else str(value)
-
-
-def tokenize(records, source_vocab, target_vocab) -> Split:
-  source_text = [_as_text(r["source"]) for r in records]
-  target_text = [_as_text(r["target"]) for r in records]
-  return Split(
-      source_ids=[np.asarray(source_vocab.encode(t), np.int32) for t in source_text],
-      target_ids=[np.asarray(target_vocab.encode(t), np.int32) for t in target_text],
-      source_text=source_text, target_text=target_text,
-      lines=[int(r.get("line", i + 1)) for i, r in enumerate(records)])
-
-
 def load_synthetic(data, vocabularies=None) -> Corpus:
   """Builds the synthetic TFDS dataset (once) and tokenizes it by character."""
   from seq2seq_jax.data import synthetic_builder  # pylint: disable=g-import-not-at-top
@@ -76,7 +24,7 @@ def load_synthetic(data, vocabularies=None) -> Corpus:
   sources = synthetic_builder.prepare(spec, data.tfds_data_dir)
   vocab = vocabulary.CharVocabulary(synthetic.alphabet(spec))
   source_vocab, target_vocab = vocabularies or (vocab, vocab)
-  splits = {name: tokenize(_read_all(src), source_vocab, target_vocab)
+  splits = {name: tokenize(read_all(src), source_vocab, target_vocab)
             for name, src in sources.items()}
   return Corpus(source_vocab=source_vocab, target_vocab=target_vocab,
                 splits=splits,
@@ -84,13 +32,8 @@ def load_synthetic(data, vocabularies=None) -> Corpus:
                          f":{synthetic_builder.SyntheticTasks.VERSION}"))
 
 
-def load_text(data, vocabularies=None) -> Corpus:
-  from seq2seq_jax.data import translation  # pylint: disable=g-import-not-at-top
-  return translation.load(data, vocabularies)
-
-
 LOADERS = {task: load_synthetic for task in synthetic.GENERATORS}
-LOADERS.update({"tsv": load_text, "multi30k": load_text, "tfds": load_text})
+LOADERS.update({task: translation.load for task in ("tsv", "multi30k", "tfds")})
 TASKS = tuple(LOADERS)
 
 
@@ -99,7 +42,6 @@ def validate(data) -> None:
   if data.task in synthetic.GENERATORS:
     synthetic.validate(_spec(data))
   elif data.task in LOADERS:
-    from seq2seq_jax.data import translation  # pylint: disable=g-import-not-at-top
     translation.validate(data)
 
 

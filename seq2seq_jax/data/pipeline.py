@@ -14,7 +14,7 @@ from typing import Dict, Iterator, Tuple
 from absl import logging
 import numpy as np
 
-from seq2seq_jax.data.datasets import Split
+from seq2seq_jax.data.corpus import Split
 from seq2seq_jax.data.vocabulary import BOS_ID, EOS_ID, PAD_ID
 
 Batch = Dict[str, np.ndarray]

@@ -5,10 +5,9 @@ decode stopping at EOS, to_json, fingerprint) and are built from training
 texts only. Each is one JSON file: the SentencePiece model is stored inside,
 base64-encoded.
 
-Wiring (vocabulary.py is not edited here): `register()` adds both kinds to
-`vocabulary.VOCABULARIES`, and each class has a `from_json` classmethod, so
-vocabulary.from_json can become `VOCABULARIES[kind].from_json(data)`. Until
-then, read these files with this module's `from_json` / `load`.
+`KINDS` is the one registry of vocabulary kinds (with vocabulary.py's
+CharVocabulary): `load` and `from_json` read a file of any kind by its
+"kind", and `build_vocabulary` builds a word or SentencePiece vocabulary.
 """
 import base64
 import collections
@@ -271,23 +270,17 @@ class SentencePieceVocabulary:
     return _fingerprint(self.to_json())
 
 
-KINDS = {"word": WordVocabulary, "sentencepiece": SentencePieceVocabulary}
+KINDS = {"char": vocabulary.CharVocabulary, "word": WordVocabulary,
+         "sentencepiece": SentencePieceVocabulary}
 
 
-def register() -> None:
-  """Adds the word and sentencepiece kinds to vocabulary.VOCABULARIES."""
-  vocabulary.VOCABULARIES.update(KINDS)
-
-
-def from_json(data: dict):
-  """Any vocabulary kind (these two, or vocabulary.py's own) from its JSON."""
+def from_json(data: dict) -> vocabulary.Vocabulary:
+  """A vocabulary of any kind from its JSON."""
   kind = data.get("kind")
-  if kind in KINDS:
-    return KINDS[kind].from_json(data)
-  if kind in vocabulary.VOCABULARIES:
-    return vocabulary.from_json(data)
-  raise ValueError(f"unknown vocabulary kind {kind!r}; valid: "
-                   f"{', '.join(sorted(set(KINDS) | set(vocabulary.VOCABULARIES)))}")
+  if kind not in KINDS:
+    raise ValueError(f"unknown vocabulary kind {kind!r}; valid: "
+                     f"{', '.join(sorted(KINDS))}")
+  return KINDS[kind].from_json(data)
 
 
 def load(path: str):
@@ -300,13 +293,15 @@ def load(path: str):
   return from_json(data)
 
 
-def _build_word(texts, vocab_size, min_count, model_type):
+def _build_word(texts, vocab_size, min_count, model_type, pretokenizer):
   del model_type  # sentencepiece only
-  return WordVocabulary.build(texts, min_count=min_count, max_size=vocab_size)
+  return WordVocabulary.build(texts, min_count=min_count, max_size=vocab_size,
+                              pretokenizer=pretokenizer)
 
 
-def _build_sentencepiece(texts, vocab_size, min_count, model_type):
-  del min_count  # word only: sentencepiece sizes by vocab_size
+def _build_sentencepiece(texts, vocab_size, min_count, model_type,
+                         pretokenizer):
+  del min_count, pretokenizer  # word only: sentencepiece reads raw text
   if vocab_size is None:
     raise ValueError("sentencepiece needs a vocab_size")
   return SentencePieceVocabulary.train(texts, vocab_size=vocab_size,
@@ -317,7 +312,8 @@ BUILDERS = {"word": _build_word, "sentencepiece": _build_sentencepiece}
 
 
 def build_vocabulary(kind: str, texts: Iterable[str], *, vocab_size: Optional[int],
-                     min_count: int, model_type: str):
+                     min_count: int, model_type: str,
+                     pretokenizer: str = "punctuation"):
   """Builds a vocabulary of `kind` from training texts.
 
   Args:
@@ -326,6 +322,7 @@ def build_vocabulary(kind: str, texts: Iterable[str], *, vocab_size: Optional[in
     vocab_size: most ids, the 4 specials included; None: unlimited (word only).
     min_count: word: fewest occurrences to get an id; unused by sentencepiece.
     model_type: sentencepiece: one of MODEL_TYPES; unused by word.
+    pretokenizer: word: how text splits into words; unused by sentencepiece.
 
   Returns:
     A WordVocabulary or SentencePieceVocabulary.
@@ -333,4 +330,5 @@ def build_vocabulary(kind: str, texts: Iterable[str], *, vocab_size: Optional[in
   if kind not in BUILDERS:
     raise ValueError(f"unknown vocabulary kind {kind!r}; valid: "
                      f"{', '.join(sorted(BUILDERS))}")
-  return BUILDERS[kind](texts, vocab_size, min_count, model_type)
+  return BUILDERS[kind](texts, vocab_size, min_count, model_type,
+                       pretokenizer)

@@ -9,8 +9,10 @@ from absl import logging
 from seq2seq_jax.data import text_pairs
 from seq2seq_jax.data import tokenizers
 from seq2seq_jax.data import translation_builder as builders
+from seq2seq_jax.data.corpus import Corpus, as_text, read_all, tokenize
 from seq2seq_jax.data.text_pairs import DataError, Pair
 from seq2seq_jax.data.translation_builder import NumberedPair
+from seq2seq_jax.data.vocabulary import Vocabulary
 
 TEXT_TASKS = ("tsv", "multi30k", "tfds")
 PRESETS = ("none", "tutorial")
@@ -71,18 +73,9 @@ def validate(data) -> None:
     raise ValueError("config.data.min_words / max_words: must be >= 0")
 
 
-def _read_all(source, chunk: int = 8192) -> List[NumberedPair]:
-  records = []
-  for start in range(0, len(source), chunk):
-    batch = source.__getitems__(list(range(start, min(start + chunk,
-                                                      len(source)))))
-    records.extend((int(r["line"]), _text(r["source"]), _text(r["target"]))
-                   for r in batch)
-  return records
-
-
-def _text(value) -> str:
-  return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+def _read_pairs(source) -> List[NumberedPair]:
+  return [(int(r["line"]), as_text(r["source"]), as_text(r["target"]))
+          for r in read_all(source)]
 
 
 def _filter_train(pairs: List[NumberedPair], data) -> List[NumberedPair]:
@@ -141,7 +134,7 @@ def read_splits(data) -> Tuple[Dict[str, List[NumberedPair]], str]:
           max_length=data.max_words or None, strict=data.strict)
     prepared = builders.prepare_tsv(spec, data.tfds_data_dir)
     check_rejects(prepared, data, data.path)
-    return ({name: _read_all(src) for name, src in prepared.sources.items()},
+    return ({name: _read_pairs(src) for name, src in prepared.sources.items()},
             prepared.name)
   if data.task == "multi30k":
     spec = builders.Multi30kSpec(data.path, data.source_language,
@@ -157,23 +150,20 @@ def read_splits(data) -> Tuple[Dict[str, List[NumberedPair]], str]:
     name = f"tfds:{data.tfds_name}"
   else:
     raise ValueError(f"config.data.task: {data.task!r} is not a text task")
-  splits = {split: _read_all(src) for split, src in sources.items()}
+  splits = {split: _read_pairs(src) for split, src in sources.items()}
   splits["train"] = _filter_train(splits["train"], data)
   return splits, name
 
 
-def build_vocabularies(data, train: List[Pair]) -> Tuple[object, object]:
+def build_vocabularies(data, train: List[Pair]) -> Tuple[Vocabulary, Vocabulary]:
   """(source, target) vocabularies from the training pairs only."""
   pretokenizer = "whitespace" if data.preset == "tutorial" else "punctuation"
 
   def build(texts):
-    if data.vocab_kind == "word":
-      return tokenizers.WordVocabulary.build(
-          texts, min_count=data.vocab_min_count,
-          max_size=data.vocab_size or None, pretokenizer=pretokenizer)
     return tokenizers.build_vocabulary(
-        data.vocab_kind, texts, vocab_size=data.vocab_size,
-        min_count=data.vocab_min_count, model_type=data.sentencepiece_model)
+        data.vocab_kind, texts, vocab_size=data.vocab_size or None,
+        min_count=data.vocab_min_count, model_type=data.sentencepiece_model,
+        pretokenizer=pretokenizer)
 
   sources = [s for s, _ in train]
   targets = [t for _, t in train]
@@ -183,9 +173,8 @@ def build_vocabularies(data, train: List[Pair]) -> Tuple[object, object]:
   return build(sources), build(targets)
 
 
-def load(data, vocabularies: Optional[Tuple[object, object]] = None):
-  """Reads, (builds vocabularies,) and tokenizes; returns datasets.Corpus."""
-  from seq2seq_jax.data import datasets  # pylint: disable=g-import-not-at-top
+def load(data, vocabularies: Optional[Tuple[Vocabulary, Vocabulary]] = None):
+  """Reads, (builds vocabularies,) and tokenizes; returns a Corpus."""
   splits, name = read_splits(data)
   for split, pairs in splits.items():
     if not pairs:
@@ -193,9 +182,9 @@ def load(data, vocabularies: Optional[Tuple[object, object]] = None):
   source_vocab, target_vocab = vocabularies or build_vocabularies(
       data, [(s, t) for _, s, t in splits["train"]])
   tokenized = {
-      split: datasets.tokenize(
+      split: tokenize(
           [{"line": line, "source": s, "target": t} for line, s, t in pairs],
           source_vocab, target_vocab)
       for split, pairs in splits.items()}
-  return datasets.Corpus(source_vocab=source_vocab, target_vocab=target_vocab,
+  return Corpus(source_vocab=source_vocab, target_vocab=target_vocab,
                          splits=tokenized, is_text=True, dataset=name)

@@ -26,6 +26,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from seq2seq_jax.data import text_pairs
+from seq2seq_jax.data.corpus import as_text
 from seq2seq_jax.data.text_pairs import DataError, Pair
 
 _FEATURES = {"source": tfds.features.Text(), "target": tfds.features.Text(),
@@ -310,10 +311,6 @@ def prepare_multi30k(spec: Multi30kSpec, data_dir: Optional[str]) -> Prepared:
                                       data_dir=data_dir or None))
 
 
-def _as_text(value) -> str:
-  return value.decode("utf-8") if isinstance(value, bytes) else str(value)
-
-
 class TranslationSource:
   """A TFDS data source with records renamed to {'source', 'target'} str."""
 
@@ -325,8 +322,8 @@ class TranslationSource:
     return len(self._source)
 
   def _rename(self, record, index: int) -> Dict[str, object]:
-    return {"source": _as_text(record[self._keys[0]]),
-            "target": _as_text(record[self._keys[1]]), "line": index + 1}
+    return {"source": as_text(record[self._keys[0]]),
+            "target": as_text(record[self._keys[1]]), "line": index + 1}
 
   def __getitem__(self, index: int) -> Dict[str, object]:
     return self._rename(self._source[index], index)

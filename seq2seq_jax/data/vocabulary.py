@@ -8,10 +8,28 @@ and `fingerprint()` lets a restored checkpoint check it matches the data.
 import hashlib
 import json
 import os
-from typing import Iterable, List, Sequence
+from typing import Iterable, List, Protocol, Sequence
 
 PAD_ID, BOS_ID, EOS_ID, UNK_ID = 0, 1, 2, 3
 SPECIAL_TOKENS = ("<pad>", "<s>", "</s>", "<unk>")
+
+
+class Vocabulary(Protocol):
+  """What the model, the decoders and the workdir use of any vocabulary kind
+  (CharVocabulary here; WordVocabulary and SentencePieceVocabulary in
+  tokenizers.py, which also holds the registry that loads every kind)."""
+  kind: str
+
+  @property
+  def size(self) -> int: ...
+
+  def encode(self, text: str) -> List[int]: ...
+
+  def decode(self, ids: Sequence[int]) -> str: ...
+
+  def to_json(self) -> dict: ...
+
+  def fingerprint(self) -> str: ...
 
 
 class CharVocabulary:
@@ -66,18 +84,6 @@ class CharVocabulary:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
-VOCABULARIES = {"char": CharVocabulary}
-
-
-def from_json(data: dict):
-  """Any registered kind (tokenizers.py adds 'word' and 'sentencepiece')."""
-  kind = data.get("kind")
-  if kind not in VOCABULARIES:
-    raise ValueError(f"unknown vocabulary kind {kind!r}; valid: "
-                     f"{', '.join(sorted(VOCABULARIES))}")
-  return VOCABULARIES[kind].from_json(data)
-
-
 def save(vocab, path: str) -> None:
   """Writes the vocabulary atomically (write to a temp file, then rename)."""
   tmp = path + ".tmp"
@@ -85,10 +91,3 @@ def save(vocab, path: str) -> None:
     json.dump(vocab.to_json(), f, ensure_ascii=False, indent=1)
   os.replace(tmp, path)
 
-
-def load(path: str):
-  try:
-    with open(path, encoding="utf-8") as f:
-      return from_json(json.load(f))
-  except (OSError, json.JSONDecodeError) as e:
-    raise ValueError(f"cannot read vocabulary file {path}: {e}") from e
