@@ -12,6 +12,8 @@ from experiments import aggregate
 from experiments import plots
 from experiments import study as study_lib
 
+from seq2seq_jax import files
+
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 TWO_DECIMALS = ("perplexity", "bleu", "bleu_lowercase", "chrf")  # else four
 
@@ -158,7 +160,4 @@ def write(s: study_lib.Study, root: str, out: str) -> List[str]:
 
 
 def _write_text(path: str, text: str) -> str:
-  with open(path + ".tmp", "w", encoding="utf-8", newline="\n") as f:
-    f.write(text)
-  os.replace(path + ".tmp", path)
-  return path
+  return files.write_text(path, text)

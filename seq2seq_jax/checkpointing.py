@@ -22,7 +22,6 @@ the same order.
 """
 import contextlib
 import os
-import signal
 import time
 from typing import Any, Dict, Tuple
 
@@ -30,11 +29,6 @@ from absl import logging
 import jax
 from jax.experimental import multihost_utils
 import orbax.checkpoint as ocp
-
-
-# Fault injection for tests: SIGKILL this process while the checkpoint of the
-# step given in this variable is being written (tests/test_crash_recovery.py).
-KILL_DURING_SAVE_ENV = "SEQ2SEQ_JAX_TEST_KILL_DURING_SAVE"
 
 
 LATEST_SUBDIRECTORY = "checkpoints"  # the newest checkpoints of a workdir
@@ -69,8 +63,6 @@ class Checkpointer:
       self.manager.save(step, args=ocp.args.Composite(
           state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
           force=True)
-    if os.environ.get(KILL_DURING_SAVE_ENV) == str(step):
-      os.kill(os.getpid(), signal.SIGKILL)  # mid-write: the files are partial
 
   def wait(self) -> None:
     with self._write_errors("a checkpoint"):

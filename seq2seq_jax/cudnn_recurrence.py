@@ -15,13 +15,11 @@ tests run this module on CPU with `rnn.lstm` replaced by `rnn.lstm_ref`, the
 pure-JAX reference jax ships for the kernel, and check it against the
 project's own LSTM.
 """
-from typing import Tuple
-
 import jax
 import jax.numpy as jnp
 from jax.experimental import rnn
 
-Carry = Tuple[jax.Array, ...]
+from seq2seq_jax.cells import Carry
 
 
 def pack(kernel, bias, recurrent_kernel) -> jax.Array:

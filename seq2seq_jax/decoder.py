@@ -139,12 +139,11 @@ class Decoder(nn.Module):
 
   def _stepwise(self, carry, target_inputs, train, teacher_forcing):
     batch_size, length = target_inputs.shape
-    if teacher_forcing >= 1.0:
-      use_gold = jnp.ones((length, batch_size), bool)
-    else:
-      use_gold = jax.random.bernoulli(self.make_rng("sampling"),
-                                      teacher_forcing, (length, batch_size))
-      use_gold = use_gold.at[0].set(True)  # the first input is always BOS
+    # Only below 1 (scheduled sampling): full teacher forcing takes the
+    # faster paths above.
+    use_gold = jax.random.bernoulli(self.make_rng("sampling"),
+                                    teacher_forcing, (length, batch_size))
+    use_gold = use_gold.at[0].set(True)  # the first input is always BOS
 
     def body(module, state, inputs):
       carry, previous_logits = state

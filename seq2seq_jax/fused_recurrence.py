@@ -16,12 +16,13 @@ Residuals per step: the previous carry and `hidden_part` (or, with
 backward pass, one extra matmul per step for less memory).
 """
 import functools
-from typing import Callable, Tuple
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
 
-Carry = Tuple[jax.Array, ...]
+from seq2seq_jax.cells import Carry
+
 Pointwise = Callable[[Carry, jax.Array, jax.Array], Carry]
 
 

@@ -6,19 +6,14 @@ Inference uses `encode` once and `decode_step` per token, through
 (layer carries plus the encoder memory, which attention will read) so search
 code can tile and reorder it without knowing the model.
 """
-from typing import Any, Dict
-
 import flax.linen as nn
 import jax
 
 from seq2seq_jax import settings as settings_lib
 from seq2seq_jax.bridge import Bridge
-from seq2seq_jax.decoder import Decoder
+from seq2seq_jax.data.vocabulary import PAD_ID
+from seq2seq_jax.decoder import DecodeCarry, Decoder
 from seq2seq_jax.encoder import Encoder
-
-PAD_ID = 0
-
-DecodeCarry = Dict[str, Any]
 
 
 class Seq2Seq(nn.Module):
@@ -46,7 +41,7 @@ class Seq2Seq(nn.Module):
         hidden_size=decoder_size, num_layers=m.num_layers, cell_name=m.cell,
         dropout=m.dropout, attention=m.attention,
         input_feeding=m.input_feeding, recurrence=m.recurrence, remat=m.remat,
-        memory_size=m.hidden_size * (2 if m.bidirectional else 1))
+        memory_size=settings_lib.encoder_output_size(m))
 
   def __call__(self, source: jax.Array, target_inputs: jax.Array, *,
                train: bool = False, teacher_forcing: float = 1.0) -> jax.Array:
@@ -78,6 +73,10 @@ class Seq2Seq(nn.Module):
                                       source_mask)
 
   def decode_step(self, carry: DecodeCarry, tokens: jax.Array):
-    """One inference step: tokens [batch] -> (logits [batch, vocab], carry)."""
+    """One inference step: tokens [batch] -> (logits [batch, vocab], carry).
+
+    The search code's `step_fn` order (decoding.py, beam_search.py); the
+    decoder's own `step` returns (carry, logits), `nn.scan`'s order.
+    """
     carry, logits = self.decoder.step(carry, tokens)
     return logits, carry

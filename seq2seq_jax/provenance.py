@@ -15,6 +15,8 @@ from typing import Any, Dict, Optional
 
 import jax
 
+from seq2seq_jax import files
+
 RUN_INFO_FILE = "run_info.json"
 PACKAGES = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint",
             "tensorflow-datasets", "numpy", "sentencepiece", "sacrebleu",
@@ -70,7 +72,4 @@ def record(workdir: str, start_step: int) -> None:
     except (OSError, ValueError):
       pass  # an unreadable record is replaced, never fatal
   info = dict(current(), start_step=start_step, history=history)
-  tmp = path + ".tmp"
-  with open(tmp, "w", encoding="utf-8") as f:
-    json.dump(info, f, indent=2)
-  os.replace(tmp, path)
+  files.write_json(path, info, indent=2)

@@ -13,6 +13,8 @@ from typing import Dict
 from absl import logging
 import tensorboardX
 
+from seq2seq_jax import files
+
 
 class MetricsLog:
   """Appends metric lines; mirrors them to TensorBoard.
@@ -43,10 +45,7 @@ class MetricsLog:
           kept.append(line if line.endswith("\n") else line + "\n")
         else:
           dropped += 1
-    tmp = self.path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-      f.writelines(kept)
-    os.replace(tmp, self.path)
+    files.write_text(self.path, "".join(kept))
     return dropped
 
   def has(self, step: int, split: str) -> bool:

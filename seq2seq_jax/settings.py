@@ -149,7 +149,7 @@ def _validate(s: Settings):
   _require(not m.input_feeding or m.attention.startswith("luong"),
            "model.input_feeding", "applies to Luong attention only "
            f"(model.attention is {m.attention!r})")
-  memory_size = m.hidden_size * (2 if m.bidirectional else 1)
+  memory_size = encoder_output_size(m)
   _require(m.attention != "luong_dot" or decoder_hidden_size(m) == memory_size,
            "model.attention", f"'luong_dot' needs the decoder size "
            f"({decoder_hidden_size(m)}) to equal the encoder output size "
@@ -163,7 +163,7 @@ def _validate(s: Settings):
   _require(0.0 <= m.dropout < 1.0, "model.dropout",
            f"must be in [0, 1), got {m.dropout}")
   if m.bridge == "copy":
-    encoder_state = m.hidden_size * (2 if m.bidirectional else 1)
+    encoder_state = encoder_output_size(m)
     _require(decoder_hidden_size(m) == encoder_state, "model.bridge",
              f"'copy' needs the decoder size ({decoder_hidden_size(m)}) to equal "
              f"the encoder state size ({encoder_state}"
@@ -208,6 +208,9 @@ def _validate(s: Settings):
            f"must be in [0, 1], got {d.max_rejected_fraction}")
   _require(t.weight_decay >= 0, "train.weight_decay",
            f"must be >= 0, got {t.weight_decay}")
+  _require(not t.weight_decay or t.optimizer == "adamw", "train.weight_decay",
+           f"applies to train.optimizer=adamw only (train.optimizer is "
+           f"{t.optimizer!r}); set --config.train.optimizer=adamw or drop it")
   _require(t.grad_clip_norm >= 0, "train.grad_clip_norm",
            f"must be >= 0 (0 disables), got {t.grad_clip_norm}")
   _require(0.0 <= t.label_smoothing < 1.0, "train.label_smoothing",
@@ -225,6 +228,12 @@ def _validate(s: Settings):
 def decoder_hidden_size(m: ModelSettings) -> int:
   """The decoder's state size: explicit, or the encoder's per-direction size."""
   return m.decoder_hidden_size or m.hidden_size
+
+
+def encoder_output_size(m: ModelSettings) -> int:
+  """The size of each encoder output (the attention memory) and final state:
+  both directions concatenated when bidirectional."""
+  return m.hidden_size * (2 if m.bidirectional else 1)
 
 
 def from_config(config: ml_collections.ConfigDict) -> Settings:

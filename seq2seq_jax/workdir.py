@@ -16,6 +16,7 @@ import socket
 import time
 from typing import Any, Dict, Iterator, Optional
 
+from seq2seq_jax import files
 from seq2seq_jax import checkpointing
 from seq2seq_jax import optimizer as optimizer_lib
 from seq2seq_jax import settings
@@ -108,10 +109,7 @@ def _flatten(tree: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
 
 def _write_json(path: str, data: Any) -> None:
   """Writes JSON atomically (a temporary file renamed into place)."""
-  tmp = path + ".tmp"
-  with open(tmp, "w", encoding="utf-8") as f:
-    json.dump(data, f, indent=2, sort_keys=True)
-  os.replace(tmp, path)
+  files.write_json(path, data, indent=2, sort_keys=True)
 
 
 def schedule_horizon_error(previous: Dict[str, Any],

@@ -4,6 +4,7 @@ import os
 import sys
 
 import jax
+import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -11,6 +12,22 @@ if ROOT not in sys.path:
   sys.path.insert(0, ROOT)
 
 SHARED_DATA = os.path.join(ROOT, "..", "shared", "data")
+
+# A two-sentence batch for the model and attention tests: row 1 is padded.
+SOURCE = np.array([[5, 6, 7, 8], [9, 4, 0, 0]], np.int32)
+TARGET = np.array([[1, 5, 6, 7], [1, 8, 9, 0]], np.int32)
+
+
+def tiny_model(cell="lstm", bidirectional=False, bridge="copy", layers=2,
+               decoder_hidden_size=0, attention="none", input_feeding=False):
+  """A Seq2Seq small enough to compile in a second, for SOURCE and TARGET."""
+  from seq2seq_jax.model import Seq2Seq  # pylint: disable=g-import-not-at-top
+  from seq2seq_jax.settings import ModelSettings  # pylint: disable=g-import-not-at-top
+  settings = ModelSettings(cell=cell, num_layers=layers, embedding_size=8,
+                           hidden_size=12, decoder_hidden_size=decoder_hidden_size,
+                           bidirectional=bidirectional, bridge=bridge, dropout=0.0,
+                           attention=attention, input_feeding=input_feeding)
+  return Seq2Seq(settings, source_vocab_size=15, target_vocab_size=17)
 
 
 def pytest_configure(config):

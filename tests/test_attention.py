@@ -1,4 +1,5 @@
-"""Attention: masked weights, padding invariance, step == sequence."""
+"""Attention: scores against NumPy, masked weights, padding invariance,
+step == sequence."""
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -6,7 +7,7 @@ import pytest
 
 from seq2seq_jax.attention import Attention
 from seq2seq_jax.model import Seq2Seq
-from tests.test_model import SOURCE, TARGET, _model
+from tests.conftest import SOURCE, TARGET, tiny_model
 
 KINDS = ["bahdanau", "luong_dot", "luong_general", "luong_concat"]
 
@@ -47,6 +48,69 @@ def test_dot_scores_are_plain_inner_products():
   np.testing.assert_allclose(weights[0], e / e.sum(), rtol=1e-6)
 
 
+def _masked_softmax(scores, mask):
+  """NumPy reference: softmax over the real positions, 0.0 at padding."""
+  scores = np.where(mask, scores, -np.inf)
+  top = np.max(scores, axis=-1, keepdims=True)
+  e = np.where(mask, np.exp(scores - np.where(np.isfinite(top), top, 0.0)), 0.0)
+  total = e.sum(-1, keepdims=True)
+  return np.divide(e, total, out=np.zeros_like(e), where=total > 0)
+
+
+def _init_and_attend(kind, query, memory, mask):
+  """Initialises an Attention and applies it; returns its params and output."""
+  attention = Attention(kind, units=6, memory_size=memory.shape[-1])
+  variables = attention.init(
+      jax.random.PRNGKey(1), query, memory, mask,
+      method=lambda module, q, m, k: module(q, module.keys(m), m, k))
+  keys = attention.apply(variables, memory, method=Attention.keys)
+  context, weights = attention.apply(variables, query, keys, memory, mask)
+  params = jax.tree.map(np.asarray, variables["params"])
+  return params, np.asarray(context), np.asarray(weights)
+
+
+# Query and memory sizes differ (3 vs 4), so a transposed kernel cannot pass.
+_QUERY = np.random.default_rng(2).normal(size=(3, 3)).astype(np.float32)
+_MEMORY = np.random.default_rng(3).normal(size=(3, 5, 4)).astype(np.float32)
+_MASK = np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [1, 0, 0, 0, 0]], bool)
+
+
+@pytest.mark.parametrize("kind", ["bahdanau", "luong_concat"])
+def test_additive_scores_match_numpy(kind):
+  params, context, weights = _init_and_attend(kind, jnp.asarray(_QUERY),
+                                              jnp.asarray(_MEMORY),
+                                              jnp.asarray(_MASK))
+  w_m = params["memory_projection"]["kernel"]  # [memory, units]
+  w_q = params["query_projection"]["kernel"]  # [query, units]
+  b_q = params["query_projection"]["bias"]
+  v = params["score_vector"]["kernel"][:, 0]  # [units]
+  # v . tanh(W_m m + W_q q + b)
+  hidden = np.tanh(_MEMORY @ w_m + (_QUERY @ w_q + b_q)[:, None, :])
+  want = _masked_softmax(hidden @ v, _MASK)
+  np.testing.assert_allclose(weights, want, rtol=1e-5, atol=1e-6)
+  np.testing.assert_array_equal(weights[~_MASK], 0.0)
+  np.testing.assert_allclose(context, np.einsum("bs,bsd->bd", want, _MEMORY),
+                             rtol=1e-5, atol=1e-6)
+  assert weights[2, 0] == pytest.approx(1.0)  # one real token takes it all
+
+
+def test_luong_general_scores_match_numpy():
+  params, context, weights = _init_and_attend(
+      "luong_general", jnp.asarray(_QUERY), jnp.asarray(_MEMORY),
+      jnp.asarray(_MASK))
+  kernel = params["general_kernel"]["kernel"]  # [query, memory]
+  assert kernel.shape == (3, 4)
+  # m . (W q), i.e. q^T W m with W stored as Flax's [in, out] kernel.
+  scores = np.einsum("bsd,bd->bs", _MEMORY, _QUERY @ kernel)
+  want = _masked_softmax(scores, _MASK)
+  np.testing.assert_allclose(weights, want, rtol=1e-5, atol=1e-6)
+  np.testing.assert_array_equal(weights[~_MASK], 0.0)
+  np.testing.assert_allclose(context, np.einsum("bs,bsd->bd", want, _MEMORY),
+                             rtol=1e-5, atol=1e-6)
+  # The weights are far from uniform, so a wrong score would show.
+  assert np.ptp(want[1]) > 0.05
+
+
 @pytest.mark.parametrize("kind,cell,bidirectional,feeding", [
     ("bahdanau", "gru", True, False),
     ("luong_dot", "lstm", False, False),
@@ -55,8 +119,8 @@ def test_dot_scores_are_plain_inner_products():
 ])
 def test_attention_model_padding_invariance_and_step(kind, cell, bidirectional,
                                                      feeding):
-  model = _model(cell, bidirectional, "linear" if bidirectional else "copy",
-                 attention=kind, input_feeding=feeding)
+  model = tiny_model(cell, bidirectional, "linear" if bidirectional else "copy",
+                     attention=kind, input_feeding=feeding)
   variables = model.init(jax.random.PRNGKey(0), SOURCE, TARGET)
   logits = model.apply(variables, SOURCE, TARGET)
   padded = np.concatenate([SOURCE, np.zeros((2, 3), np.int32)], axis=1)

@@ -16,7 +16,6 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from seq2seq_jax import checkpointing
 from seq2seq_jax import reporting
 from tests.conftest import ROOT
 
@@ -97,9 +96,8 @@ def test_sigkill_at_any_point_resumes_to_the_uninterrupted_result(
   _kill_when_logged(args, workdir, 10)
   assert _finished_checkpoints(workdir) == []
   # 2. Killed while writing the checkpoint of step 80 (the files are partial).
-  env = dict(os.environ, **{checkpointing.KILL_DURING_SAVE_ENV: "80"})
-  killed = subprocess.run(args, cwd=ROOT, env=env, capture_output=True,
-                          timeout=600)
+  killing = [sys.executable, "-m", "tests.kill_during_save", "80"] + args[3:]
+  killed = subprocess.run(killing, cwd=ROOT, capture_output=True, timeout=600)
   assert killed.returncode == -signal.SIGKILL
   assert _finished_checkpoints(workdir) == [40]
   assert any(name.startswith("80.") for name in

@@ -5,27 +5,14 @@ import numpy as np
 import pytest
 
 from seq2seq_jax.model import Seq2Seq
-from seq2seq_jax.settings import ModelSettings
-
-
-def _model(cell="lstm", bidirectional=False, bridge="copy", layers=2,
-           decoder_hidden_size=0, attention="none", input_feeding=False):
-  settings = ModelSettings(cell=cell, num_layers=layers, embedding_size=8,
-                           hidden_size=12, decoder_hidden_size=decoder_hidden_size,
-                           bidirectional=bidirectional, bridge=bridge, dropout=0.0,
-                           attention=attention, input_feeding=input_feeding)
-  return Seq2Seq(settings, source_vocab_size=15, target_vocab_size=17)
-
-
-SOURCE = np.array([[5, 6, 7, 8], [9, 4, 0, 0]], np.int32)
-TARGET = np.array([[1, 5, 6, 7], [1, 8, 9, 0]], np.int32)
+from tests.conftest import SOURCE, TARGET, tiny_model
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
 @pytest.mark.parametrize("bidirectional,bridge", [(False, "copy"),
                                                   (True, "linear")])
 def test_source_padding_changes_no_output(cell, bidirectional, bridge):
-  model = _model(cell, bidirectional, bridge)
+  model = tiny_model(cell, bidirectional, bridge)
   variables = model.init(jax.random.PRNGKey(0), SOURCE, TARGET)
   logits = model.apply(variables, SOURCE, TARGET)
   padded = np.concatenate([SOURCE, np.zeros((2, 3), np.int32)], axis=1)
@@ -39,7 +26,7 @@ def test_source_padding_changes_no_output(cell, bidirectional, bridge):
 
 
 def test_target_padding_changes_no_real_logit():
-  model = _model()
+  model = tiny_model()
   variables = model.init(jax.random.PRNGKey(0), SOURCE, TARGET)
   logits = model.apply(variables, SOURCE, TARGET)
   longer = np.concatenate([TARGET, np.zeros((2, 2), np.int32)], axis=1)
@@ -49,7 +36,7 @@ def test_target_padding_changes_no_real_logit():
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_decode_step_equals_teacher_forced_sequence(cell):
-  model = _model(cell)
+  model = tiny_model(cell)
   variables = model.init(jax.random.PRNGKey(1), SOURCE, TARGET)
   logits = model.apply(variables, SOURCE, TARGET)
   carry = model.apply(variables, SOURCE, method=Seq2Seq.encode)
@@ -60,7 +47,7 @@ def test_decode_step_equals_teacher_forced_sequence(cell):
 
 
 def test_copy_bridge_starts_decoder_from_encoder_state():
-  model = _model("lstm", layers=1)
+  model = tiny_model("lstm", layers=1)
   variables = model.init(jax.random.PRNGKey(2), SOURCE, TARGET)
   carry = model.apply(variables, SOURCE, method=Seq2Seq.encode)
   encoder_out, states = model.apply(
@@ -74,7 +61,7 @@ def test_copy_bridge_starts_decoder_from_encoder_state():
 
 
 def test_zero_bridge_ignores_the_source():
-  model = _model("gru", bridge="zero", layers=1)
+  model = tiny_model("gru", bridge="zero", layers=1)
   variables = model.init(jax.random.PRNGKey(3), SOURCE, TARGET)
   other_source = SOURCE[::-1]
   np.testing.assert_array_equal(model.apply(variables, SOURCE, TARGET),
@@ -82,8 +69,8 @@ def test_zero_bridge_ignores_the_source():
 
 
 def test_linear_bridge_handles_other_decoder_size():
-  model = _model("lstm", bidirectional=True, bridge="linear",
-                 decoder_hidden_size=20)
+  model = tiny_model("lstm", bidirectional=True, bridge="linear",
+                     decoder_hidden_size=20)
   variables = model.init(jax.random.PRNGKey(4), SOURCE, TARGET)
   carry = model.apply(variables, SOURCE, method=Seq2Seq.encode)
   assert carry["layers"][0][0].shape == (2, 20)
@@ -92,7 +79,7 @@ def test_linear_bridge_handles_other_decoder_size():
 
 
 def test_scheduled_sampling_with_full_forcing_equals_teacher_forcing():
-  model = _model("gru")
+  model = tiny_model("gru")
   variables = model.init(jax.random.PRNGKey(5), SOURCE, TARGET)
   forced = model.apply(variables, SOURCE, TARGET)
   # teacher_forcing just below 1 with an RNG that draws all-gold coins would

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from seq2seq_jax.data import pipeline
-from seq2seq_jax.data.datasets import Split
+from seq2seq_jax.data.corpus import Split
 from seq2seq_jax.data.vocabulary import BOS_ID, EOS_ID
 
 

@@ -35,6 +35,7 @@ def test_base_config_is_locked():
     ("train.num_steps", 0, "train.num_steps"),
     ("train.batch_tokens", -1, "train.batch_tokens"),
     ("train.batch_tokens", 512, "set config.data.pad_multiple > 0"),
+    ("train.weight_decay", 0.01, "applies to train.optimizer=adamw only"),
 ])
 def test_invalid_values_name_the_option(option, value, message):
   config = base.get_config()
@@ -42,6 +43,12 @@ def test_invalid_values_name_the_option(option, value, message):
   config[section][key] = value
   with pytest.raises(settings.ConfigError, match=message):
     settings.from_config(config)
+
+
+def test_weight_decay_is_accepted_with_adamw():
+  config = base.get_config()
+  config.train.optimizer, config.train.weight_decay = "adamw", 0.01
+  assert settings.from_config(config).train.weight_decay == 0.01
 
 
 def test_copy_bridge_needs_matching_sizes():

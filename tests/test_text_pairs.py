@@ -7,6 +7,7 @@ import unicodedata
 import pytest
 
 from seq2seq_jax.data import text_pairs
+from seq2seq_jax.data import translation_builder
 from seq2seq_jax.data.text_pairs import DataError
 
 DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
@@ -226,7 +227,11 @@ def test_tutorial_preset_matches_independent_tutorial_code():
   reference = [p for p in reference if len(p[0].split(" ")) < 10
                and len(p[1].split(" ")) < 10 and p[1].startswith(prefixes)]
   pairs, _ = text_pairs.read_tsv_pairs(ENG_FRA)
-  kept, report = text_pairs.apply_tutorial_preset(pairs)
+  spec = translation_builder.tutorial_spec(ENG_FRA)  # what the tsv builder uses
+  kept, report = text_pairs.filter_pairs(
+      text_pairs.normalize_pairs(pairs, spec.normalization),
+      min_length=spec.min_length, max_length=spec.max_length,
+      english_prefixes=spec.english_prefixes, english_side=0)
   # The tutorial page prints "Trimmed to 11445 sentence pairs".
   assert len(reference) == 11445
   assert [[fr, en] for en, fr in kept] == reference

@@ -7,7 +7,8 @@ removed by a filter is counted under the filter's reason. Pure Python.
 The PyTorch seq2seq tutorial's preset (normalizeString, MAX_LENGTH and
 eng_prefixes of
 https://pytorch.org/tutorials/intermediate/seq2seq_translation_tutorial.html)
-is reproduced exactly by `normalize_tutorial` and `apply_tutorial_preset`.
+is reproduced exactly by `normalize_tutorial` and `filter_pairs` with the
+TUTORIAL_* constants.
 """
 import collections
 import dataclasses
@@ -312,18 +313,6 @@ def filter_indices(pairs: Sequence[Pair], *, min_length: int,
     raise DataError(f"no pairs left after filtering {len(pairs):,} pairs: "
                     f"{report.summary()}")
   return kept, report
-
-
-def apply_tutorial_preset(pairs: Sequence[Pair]) -> Tuple[List[Pair], FilterReport]:
-  """The tutorial's prepareData on (english, other) pairs: normalize, filter.
-
-  Returns:
-    (kept (english, other) pairs, report); the tutorial's '< MAX_LENGTH words'
-    is max_length = MAX_LENGTH - 1, and it has no minimum length.
-  """
-  return filter_pairs(normalize_pairs(pairs, "tutorial"), min_length=0,
-                      max_length=TUTORIAL_MAX_LENGTH - 1,
-                      english_prefixes=TUTORIAL_ENGLISH_PREFIXES, english_side=0)
 
 
 def orient(pairs: Sequence[Pair], *, source_language: str,

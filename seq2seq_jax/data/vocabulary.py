@@ -7,8 +7,9 @@ and `fingerprint()` lets a restored checkpoint check it matches the data.
 """
 import hashlib
 import json
-import os
 from typing import Iterable, List, Protocol, Sequence
+
+from seq2seq_jax import files
 
 PAD_ID, BOS_ID, EOS_ID, UNK_ID = 0, 1, 2, 3
 SPECIAL_TOKENS = ("<pad>", "<s>", "</s>", "<unk>")
@@ -86,8 +87,5 @@ class CharVocabulary:
 
 def save(vocab, path: str) -> None:
   """Writes the vocabulary atomically (write to a temp file, then rename)."""
-  tmp = path + ".tmp"
-  with open(tmp, "w", encoding="utf-8") as f:
-    json.dump(vocab.to_json(), f, ensure_ascii=False, indent=1)
-  os.replace(tmp, path)
+  files.write_json(path, vocab.to_json(), ensure_ascii=False, indent=1)
 

@@ -1,0 +1,30 @@
+"""Trains like `python -m seq2seq_jax.main`, SIGKILLed while one checkpoint is
+being written: the fault tests/test_crash_recovery.py needs, kept out of the
+library's save path.
+
+  python -m tests.kill_during_save STEP [seq2seq_jax.main flags]
+"""
+import os
+import signal
+import sys
+
+from seq2seq_jax import checkpointing
+from seq2seq_jax import cli
+from seq2seq_jax import main as main_lib
+from seq2seq_jax import train
+
+
+def _kill_after_starting_save(step: int) -> None:
+  save = checkpointing.Checkpointer.save
+
+  def save_then_kill(self, at_step, state, meta):
+    save(self, at_step, state, meta)
+    if at_step == step:
+      os.kill(os.getpid(), signal.SIGKILL)  # mid-write: the files are partial
+
+  checkpointing.Checkpointer.save = save_then_kill
+
+
+if __name__ == "__main__":
+  _kill_after_starting_save(int(sys.argv.pop(1)))
+  cli.run(main_lib.main, extra_errors=(train.NonFiniteError,))
