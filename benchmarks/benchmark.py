@@ -23,12 +23,12 @@ both sides, batch 64, source and target length 20, no padding, dropout 0):
                        with numpy seed 0, each side padded to the next
                        multiple of 8 above its longest row (as
                        data.pad_multiple=8 pads).
-  *_scan, long_*       extra cases, only with --cases: see EXTRA_CASES
+  *_scan, long_*       extra cases, only with --cases: see EXTRA_CASES in cases.py
                        (the autodiff recurrence; length-200 remat trade-off)
   config               only with --config=FILE: FILE's `model` section (every
                        key, dropout included) at the standard shape above.
                        Without --cases, --config runs this case alone.
-The optimizer is configs/base.py's (Adam, global-norm clipping 1.0).
+The optimizer is configs/default.py's (Adam, global-norm clipping 1.0).
 --tiny divides hidden and embedding sizes by 16 (512 -> 32), and uses
 vocabulary 100, batch 8, length 6 (padded: 3..6, multiple 2), one repeat
 and a 2048 matmul.
@@ -67,7 +67,6 @@ work); timings themselves are not deterministic.
 """
 import argparse
 import dataclasses
-import importlib.util
 import json
 import os
 import resource
@@ -82,161 +81,20 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from configs import base
+from benchmarks import cases as cases_lib
 from benchmarks import flops
-from seq2seq_jax import optimizer as optimizer_lib
 from seq2seq_jax import settings as settings_lib
-from seq2seq_jax import steps
-from seq2seq_jax.data.vocabulary import BOS_ID, EOS_ID
-from seq2seq_jax.model import Seq2Seq
+from seq2seq_jax.data.vocabulary import EOS_ID
+from seq2seq_jax.models.seq2seq import Seq2Seq
+from seq2seq_jax.training import optimizer as optimizer_lib
+from seq2seq_jax.training import steps
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FIRST_WORD_ID = 4  # ids below are PAD, BOS, EOS, UNK
 BEAM_SIZE, BEAM_ALPHA = 5, 0.6
 NO_EOS_BIAS = -1e4
 REQUIRED_KEYS = ("train_tokens_per_s", "train_fraction_of_peak", "compile_s",
                  "greedy_sentences_per_s", "beam5_sentences_per_s",
                  "peak_memory_mb")
-
-STANDARD_MODEL = dict(cell="lstm", num_layers=1, embedding_size=256,
-                      hidden_size=512, dropout=0.0, attention="none")
-
-
-@dataclasses.dataclass(frozen=True)
-class Case:
-  """A model and the shape of its batch.
-
-  Attributes:
-    model: config.model overrides over STANDARD_MODEL, or over `config_file`'s
-      model section when that is set.
-    config_file: a config file (relative to the repo root) whose `model`
-      section is the starting point instead of STANDARD_MODEL.
-    source_lengths, target_lengths: inclusive ranges of real lengths.
-    pad_multiple: each side is padded to a multiple of this.
-  """
-  model: Dict[str, Any] = dataclasses.field(default_factory=dict)
-  config_file: str = ""
-  source_vocab_size: int = 8000
-  target_vocab_size: int = 8000
-  batch_size: int = 64
-  source_lengths: Tuple[int, int] = (20, 20)
-  target_lengths: Tuple[int, int] = (20, 20)
-  pad_multiple: int = 1
-
-
-CASES = {
-    "lstm_h512": Case(),
-    "gru_h512": Case(model={"cell": "gru"}),
-    "lstm_h1024": Case(model={"hidden_size": 1024}),
-    "lstm_h512_bahdanau": Case(model={"attention": "bahdanau"}),
-    "multi30k_padded": Case(config_file="configs/multi30k.py",
-                            source_vocab_size=8060, target_vocab_size=6204,
-                            batch_size=128, source_lengths=(8, 30),
-                            target_lengths=(9, 32), pad_multiple=8),
-}
-# Not run by default (--cases=NAME): the autodiff recurrence for comparison,
-# and long sequences for the memory/speed trade-off of model.remat (the
-# recurrence's stored activations grow with length; a small vocabulary keeps
-# the output layer from dominating memory).
-_LONG = dict(batch_size=32, source_lengths=(200, 200),
-             target_lengths=(200, 200), source_vocab_size=1000,
-             target_vocab_size=1000)
-EXTRA_CASES = {
-    "lstm_h512_scan": Case(model={"recurrence": "scan"}),
-    "gru_h512_scan": Case(model={"cell": "gru", "recurrence": "scan"}),
-    "lstm_h1024_scan": Case(model={"hidden_size": 1024, "recurrence": "scan"}),
-    # cuDNN LSTM layers; CUDA GPUs only (settings refuse it elsewhere).
-    "lstm_h512_cudnn": Case(model={"recurrence": "cudnn"}),
-    "long_fused": Case(**_LONG),
-    "long_fused_remat": Case(model={"remat": True}, **_LONG),
-    "long_scan": Case(model={"recurrence": "scan"}, **_LONG),
-    "long_scan_remat": Case(model={"recurrence": "scan", "remat": True},
-                            **_LONG),
-}
-CONFIG_CASE = "config"
-
-
-def get_case(name: str, config_file: str = "") -> Case:
-  """The registered case `name`; unknown names list the valid ones."""
-  if name == CONFIG_CASE:
-    if not config_file:
-      raise ValueError(f"case {CONFIG_CASE!r} needs --config=FILE")
-    return Case(config_file=config_file)
-  try:
-    return {**CASES, **EXTRA_CASES}[name]
-  except KeyError:
-    raise ValueError(f"unknown case {name!r}; valid: "
-                     f"{', '.join(sorted([*CASES, *EXTRA_CASES, CONFIG_CASE]))}"
-                     ) from None
-
-
-def shrink(case: Case) -> Case:
-  """The --tiny version of a case: same structure, sizes for a test."""
-  def sixteenth(size):
-    return max(size // 16, 8) if size else 0
-  model = model_settings(case)
-  small = {key: sixteenth(getattr(model, key)) for key in
-           ("embedding_size", "hidden_size", "decoder_hidden_size")}
-  padded = case.source_lengths[0] != case.source_lengths[1]
-  lengths = (3, 6) if padded else (6, 6)
-  return dataclasses.replace(
-      case, model={**case.model, **small}, source_vocab_size=100,
-      target_vocab_size=100, batch_size=8, source_lengths=lengths,
-      target_lengths=lengths, pad_multiple=2 if padded else 1)
-
-
-def _load_config(path: str):
-  # Relative paths are from the repo root (children run there).
-  spec = importlib.util.spec_from_file_location(
-      "benchmark_config", os.path.join(ROOT, path))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config()
-
-
-def settings_for(case: Case) -> settings_lib.Settings:
-  """Validated settings: base config, the case's model, base's optimizer.
-
-  The data section stays the base synthetic task, whose validation needs no
-  files (a text task's data.path would be checked).
-  """
-  config = base.get_config()
-  model = (_load_config(case.config_file).model.to_dict()
-           if case.config_file else STANDARD_MODEL)
-  for key, value in {**model, **case.model}.items():
-    config.model[key] = value  # locked: a misspelt key is an error
-  return settings_lib.from_config(config)
-
-
-def model_settings(case: Case) -> settings_lib.ModelSettings:
-  return settings_for(case).model
-
-
-def make_batch(case: Case, seed: int = 0) -> Dict[str, np.ndarray]:
-  """A random batch with the case's lengths (see the module docstring).
-
-  Returns:
-    source [B, S], target_inputs [B, T] (BOS + outputs shifted right),
-    target_outputs [B, T] (words then EOS), int32, 0 = padding.
-  """
-  rng = np.random.default_rng(seed)
-  b, multiple = case.batch_size, case.pad_multiple
-
-  def padded(lengths_range, vocab):
-    lengths = rng.integers(lengths_range[0], lengths_range[1] + 1, size=b)
-    width = -(-int(lengths.max()) // multiple) * multiple
-    mask = np.arange(width)[None, :] < lengths[:, None]
-    ids = rng.integers(FIRST_WORD_ID, vocab, size=(b, width))
-    return np.where(mask, ids, 0).astype(np.int32), lengths
-
-  source, _ = padded(case.source_lengths, case.source_vocab_size)
-  outputs, lengths = padded(case.target_lengths, case.target_vocab_size)
-  outputs[np.arange(b), lengths - 1] = EOS_ID
-  inputs = np.concatenate([np.full((b, 1), BOS_ID, np.int32), outputs[:, :-1]],
-                          axis=1)
-  inputs = np.where(outputs != 0, inputs, 0).astype(np.int32)
-  return {"source": source, "target_inputs": inputs, "target_outputs": outputs}
-
 
 def _median_seconds(fn: Callable[[], Any], repeats: int) -> float:
   times = []
@@ -283,10 +141,10 @@ def _peak_memory() -> Dict[str, Any]:
           "max_rss_mb": max_rss_mb}
 
 
-def run_case(case: Case, repeats: int) -> Dict[str, Any]:
+def run_case(case: cases_lib.Case, repeats: int) -> Dict[str, Any]:
   """Measures one case in this process (see the module docstring)."""
-  s = settings_for(case)
-  batch = {k: jnp.asarray(v) for k, v in make_batch(case).items()}
+  s = cases_lib.settings_for(case)
+  batch = {k: jnp.asarray(v) for k, v in cases_lib.make_batch(case).items()}
   (b, source_length), target_length = (batch["source"].shape,
                                         batch["target_outputs"].shape[1])
   model = Seq2Seq(s.model, case.source_vocab_size, case.target_vocab_size)
@@ -413,8 +271,8 @@ def _run_child(args) -> None:
   if args.child_case == "_matmul":
     result = run_matmul(2048 if args.tiny else 4096, args.repeats)
   else:
-    case = get_case(args.child_case, args.config)
-    result = run_case(shrink(case) if args.tiny else case, args.repeats)
+    case = cases_lib.get_case(args.child_case, args.config)
+    result = run_case(cases_lib.shrink(case) if args.tiny else case, args.repeats)
   with open(args.child_out, "w", encoding="utf-8") as f:
     json.dump(result, f)
 
@@ -425,10 +283,10 @@ def main(argv=None) -> None:
     _run_child(args)
     return
   names = ([n for n in args.cases.split(",") if n] if args.cases
-           else [CONFIG_CASE] if args.config else list(CASES))
+           else [cases_lib.CONFIG_CASE] if args.config else list(cases_lib.CASES))
   try:
     for name in names:  # fail on a bad name before minutes of benchmarking
-      settings_for(get_case(name, args.config))
+      cases_lib.settings_for(cases_lib.get_case(name, args.config))
   except (ValueError, settings_lib.ConfigError) as e:
     parser.error(str(e))
   machine = _child("_matmul", args)
@@ -438,7 +296,7 @@ def main(argv=None) -> None:
     result = {"name": name, **_child(name, args)}
     result["train_fraction_of_peak"] = (result["flops_per_step"] / result["step_s"]
                                         / (machine["matmul_gflops"] * 1e9))
-    if name == CONFIG_CASE:
+    if name == cases_lib.CONFIG_CASE:
       result["config_file"] = args.config
     cases.append(result)
   print(f"float32 matmul: {machine['matmul_gflops']:.1f} GFLOP/s on "

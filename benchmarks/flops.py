@@ -1,6 +1,6 @@
 """Analytic matmul FLOPs of one seq2seq train step (see `train_step_flops`).
 
-The count follows the model code (encoder.py, decoder.py, attention.py,
+The count follows the model code (models/: encoder.py, decoder.py, attention.py,
 bridge.py, recurrent.py) term by term:
 
   one matmul [m, k] x [k, n]                   2·m·n·k
@@ -34,7 +34,7 @@ on how busy the matmul units are.
 from typing import Dict
 
 from seq2seq_jax import settings as settings_lib
-from seq2seq_jax.cells import get_cell
+from seq2seq_jax.models.cells import get_cell
 
 BACKWARD_FACTOR = 2  # backward matmul FLOPs per forward matmul FLOP
 

@@ -20,8 +20,8 @@ time / part's time, so 100% means the part costs no more than its kernels.
 
   python -m benchmarks.step_profile [--case=lstm_h512] [--repeats=7]
 
-Cases are those of benchmarks/compare_pytorch.py (the standard set) and
-benchmarks/benchmark.py.
+Cases are those of benchmarks/compare_pytorch.py (the standard set, in sides.py)
+and benchmarks/cases.py.
 """
 import argparse
 
@@ -31,19 +31,20 @@ import numpy as np
 import optax
 
 from benchmarks import benchmark
+from benchmarks import cases as cases_lib
 from benchmarks import flops
-from seq2seq_jax import metrics as metrics_lib
-from seq2seq_jax import optimizer as optimizer_lib
-from seq2seq_jax import steps
-from seq2seq_jax.model import Seq2Seq
-from seq2seq_jax.recurrent import RecurrentLayer
+from seq2seq_jax.models.recurrent import RecurrentLayer
+from seq2seq_jax.models.seq2seq import Seq2Seq
+from seq2seq_jax.training import losses
+from seq2seq_jax.training import optimizer as optimizer_lib
+from seq2seq_jax.training import steps
 
 GATES = {"lstm": 4, "gru": 3, "rnn": 1}
 
 
 def _cases():
-  from benchmarks import compare_pytorch  # pylint: disable=import-outside-toplevel
-  return {**benchmark.CASES, **benchmark.EXTRA_CASES, **compare_pytorch.CASES}
+  from benchmarks import sides  # pylint: disable=import-outside-toplevel
+  return {**cases_lib.CASES, **cases_lib.EXTRA_CASES, **sides.CASES}
 
 
 def _report(name, seconds, matmul_flops, peak, kernels=None):
@@ -101,9 +102,9 @@ def main(argv=None):
   if args.case not in cases:
     parser.error(f"unknown --case {args.case!r}; valid: {', '.join(cases)}")
   case = cases[args.case]
-  s = benchmark.settings_for(case)
+  s = cases_lib.settings_for(case)
   m = s.model
-  batch = {k: jnp.asarray(v) for k, v in benchmark.make_batch(case).items()}
+  batch = {k: jnp.asarray(v) for k, v in cases_lib.make_batch(case).items()}
   b, source_length = batch["source"].shape
   target_length = batch["target_outputs"].shape[1]
   vocab = case.target_vocab_size
@@ -127,7 +128,7 @@ def main(argv=None):
   def loss(params):
     logits = model.apply({"params": params}, batch["source"],
                          batch["target_inputs"], train=False)
-    return metrics_lib.sequence_sums(logits, batch["target_outputs"])[0]
+    return losses.sequence_sums(logits, batch["target_outputs"])[0]
 
   grad = jax.jit(jax.grad(loss))
   jax.block_until_ready(grad(state.params))
@@ -175,7 +176,7 @@ def main(argv=None):
   targets = batch["target_outputs"]
 
   def ce(l):
-    return metrics_lib.sequence_sums(l.reshape(b, target_length, vocab),
+    return losses.sequence_sums(l.reshape(b, target_length, vocab),
                                      targets)[0]
 
   output_grad = jax.jit(jax.grad(lambda w, h: ce(h @ w), argnums=(0, 1)))

@@ -7,7 +7,7 @@ and for Bahdanau attention a per-step loop over `nn.GRUCell` with the memory
 projection computed once and batched `bmm` for the context, the output layer
 applied once to all steps' readouts after the loop. Loss: mean token
 cross-entropy over non-padding targets; Adam with global-norm clipping 1.0,
-as configs/base.py.
+as configs/default.py.
 
 `load_project_params` copies the project's parameters into a reference model
 so `compare_pytorch.py` can check both compute the same loss and gradients

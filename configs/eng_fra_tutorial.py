@@ -9,20 +9,20 @@ by connected group (pairs sharing a French or an English sentence stay
 together, so no test sentence of either side occurs in training), and BLEU is
 measured on the test split.
 
-  python -m seq2seq_jax.main --config=configs/eng_fra_tutorial.py \
+  python -m seq2seq_jax.train --config=configs/eng_fra_tutorial.py \
       --config.data.path=../shared/data/eng-fra/eng-fra.txt --workdir=DIR
 """
-from configs import base
+from configs import default
 
 
 def get_config():
-  config = base.get_config()
+  config = default.get_config()
   config.data.task = "tsv"
   config.data.path = ""  # required: --config.data.path=.../eng-fra.txt
   config.data.source_language = "fr"
   config.data.target_language = "en"
   config.data.preset = "tutorial"
-  config.data.vocab_kind = "word"
+  config.data.vocab.kind = "word"
   config.model.cell = "gru"
   config.model.embedding_size = 256
   config.model.hidden_size = 256

@@ -10,20 +10,20 @@ Sized for 2 CPU cores and a 90-minute budget: hidden 256 instead of 512 (a
 reversed (Sutskever et al. 2014), which matters most for a decoder that only
 sees the context vector.
 
-  python -m seq2seq_jax.main --config=configs/multi30k.py \
+  python -m seq2seq_jax.train --config=configs/multi30k.py \
       --config.data.path=../shared/data/multi30k --workdir=DIR
 """
-from configs import base
+from configs import default
 
 
 def get_config():
-  config = base.get_config()
+  config = default.get_config()
   config.data.task = "multi30k"
   config.data.path = ""  # required: --config.data.path=.../multi30k
   config.data.source_language = "de"
   config.data.target_language = "en"
-  config.data.vocab_kind = "word"
-  config.data.vocab_min_count = 2
+  config.data.vocab.kind = "word"
+  config.data.vocab.min_count = 2
   config.data.max_words = 50
   config.data.pad_multiple = 8
   config.data.reverse_source = True

@@ -11,7 +11,7 @@ reversal (Britz et al. 2017: no gain with a bidirectional encoder). Long runs
 can be split into resumed segments with --config.train.max_steps_per_run.
 Measured (README): 1 h 42 min; test BLEU 35.8 greedy, 37.6 with beam 5.
 
-  python -m seq2seq_jax.main --config=configs/multi30k_attention.py \
+  python -m seq2seq_jax.train --config=configs/multi30k_attention.py \
       --config.data.path=../shared/data/multi30k --workdir=DIR
 """
 from configs import multi30k

@@ -1,15 +1,15 @@
 """A seconds-long run of the default task, for laptops, CI and debugging."""
-from configs import base
+from configs import default
 
 
 def get_config():
-  config = base.get_config()
+  config = default.get_config()
   config.model.hidden_size = 32
   config.model.embedding_size = 16
-  config.data.max_length = 2
-  config.data.num_train = 2_000
-  config.data.num_validation = 200
-  config.data.num_test = 200
+  config.data.synthetic.max_length = 2
+  config.data.synthetic.num_train = 2_000
+  config.data.synthetic.num_validation = 200
+  config.data.synthetic.num_test = 200
   config.train.num_steps = 40
   config.train.batch_size = 32
   config.train.warmup_steps = 5

@@ -52,7 +52,7 @@ def command(s: study_lib.Study, variant: study_lib.Variant, seed: int,
             run_dir: str, extra_args: Sequence[str] = ()) -> List[str]:
   """The trainer command line for one run; cwd must be the repo root."""
   settings = list(s.overrides.items()) + list(variant.values)
-  return ([sys.executable, "-m", "seq2seq_jax.main", f"--config={s.base_config}",
+  return ([sys.executable, "-m", "seq2seq_jax.train", f"--config={s.base_config}",
            f"--workdir={run_dir}", f"--config.seed={seed}"] +
           [f"--config.{k}={study_lib.format_value(v)}" for k, v in settings] +
           list(extra_args))

@@ -17,12 +17,12 @@ from absl import app
 from absl import flags
 from absl import logging
 
-from seq2seq_jax import checkpointing
-from seq2seq_jax import preemption
-from seq2seq_jax import reporting
 from seq2seq_jax import settings
-from seq2seq_jax import workdir
 from seq2seq_jax.data.text_pairs import DataError
+from seq2seq_jax.training import checkpointing
+from seq2seq_jax.training import preemption
+from seq2seq_jax.training import reporting
+from seq2seq_jax.training import workdir
 
 flags.DEFINE_bool("traceback", False,
                   "On an error, print the traceback, not just its one line.")

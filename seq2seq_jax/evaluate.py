@@ -24,15 +24,15 @@ from typing import List, Optional, Sequence, Tuple
 from absl import flags
 
 from seq2seq_jax import cli
-from seq2seq_jax import inference
-from seq2seq_jax import text_metrics
-from seq2seq_jax import workdir
 from seq2seq_jax.data import datasets
+from seq2seq_jax.inference import text_metrics
+from seq2seq_jax.inference import trained_run
+from seq2seq_jax.training import workdir
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "A trained run's workdir.")
 flags.DEFINE_enum("split", "test", ["train", "validation", "test"], "Split to decode.")
-flags.DEFINE_enum("checkpoint", "best", list(inference.CHECKPOINTS),
+flags.DEFINE_enum("checkpoint", "best", list(trained_run.CHECKPOINTS),
                   "Which checkpoint to restore.")
 flags.DEFINE_string("output", None, "Hypotheses file (default "
                     "DIR/hypotheses_SPLIT.txt); the TSV is written beside it.")
@@ -94,7 +94,7 @@ def _one_line(text: str) -> str:
 
 def main(argv):
   del argv
-  run = inference.load_run(FLAGS.workdir, FLAGS.checkpoint)
+  run = trained_run.load_run(FLAGS.workdir, FLAGS.checkpoint)
   hypotheses_path, tsv_path = output_paths(FLAGS.workdir, FLAGS.split,
                                            FLAGS.output)
   data = run.settings.data
@@ -112,7 +112,7 @@ def main(argv):
   split = corpus.splits[FLAGS.split]
   start = time.perf_counter()
   try:
-    nbest = inference.translate_scored(
+    nbest = trained_run.translate_scored(
         run, split.source_text, batch_size=FLAGS.batch_size,
         beam_size=FLAGS.beam_size, alpha=FLAGS.alpha, nbest=FLAGS.nbest)
   except ValueError as e:

@@ -1,21 +1,24 @@
-"""Turns the ConfigDict into frozen, typed settings, validated before any compile.
+"""Every config key, declared once: default, meaning, check and resume rule.
 
-The ConfigDict is read here and nowhere else: modules take these dataclasses, so
-a wrong value fails at start-up with the option's name, not deep inside a jit.
+A key is one `option(...)` field of a frozen dataclass below. From these
+declarations come the ConfigDict that configs/default.py returns, the typed
+`Settings` the code reads (the ConfigDict is read here and nowhere else), the
+start-up validation (a wrong value fails with the option's name before
+anything compiles), which keys may change when a workdir is resumed, how a
+workdir written before a key existed is read, and the reference table in
+docs/configuration.md. Adding a key means adding one field here and using it.
 """
 import dataclasses
-from typing import Any, Dict, Mapping
+from typing import Any, Dict, Iterator, Tuple
 
 import ml_collections
 
-from seq2seq_jax.attention import KINDS as ATTENTIONS
-from seq2seq_jax.cells import CELLS
-from seq2seq_jax.recurrent import IMPLEMENTATIONS as RECURRENCES
-
-
-class ConfigError(ValueError):
-  """An invalid configuration value; the message names the option."""
-
+from seq2seq_jax import options
+from seq2seq_jax.models.attention import KINDS as ATTENTIONS
+from seq2seq_jax.models.cells import CELLS
+from seq2seq_jax.models.recurrent import IMPLEMENTATIONS as RECURRENCES
+from seq2seq_jax.options import (ConfigError, at_least_zero, between, one_of,
+                                 option, positive, section)
 
 BRIDGES = ("copy", "linear", "zero")
 OPTIMIZERS = ("adam", "adamw")
@@ -23,121 +26,278 @@ LR_SCHEDULES = ("constant", "cosine", "linear", "rsqrt")
 DTYPES = ("float32", "bfloat16")
 
 
+def _tasks():
+  from seq2seq_jax.data import datasets  # pylint: disable=g-import-not-at-top
+  return datasets.TASKS
+
+
 @dataclasses.dataclass(frozen=True)
 class ModelSettings:
-  cell: str
-  num_layers: int
-  embedding_size: int
-  hidden_size: int
-  decoder_hidden_size: int
-  bidirectional: bool
-  bridge: str
-  dropout: float
-  attention: str
-  input_feeding: bool
-  # Implementation choices (same function): defaults so code that builds
-  # settings directly need not name them.
-  recurrence: str = "fused"
-  remat: bool = False
+  cell: str = option("lstm", "`lstm`, `gru` or `rnn` (tanh)",
+                     check=one_of(CELLS))
+  num_layers: int = option(1, "stacked layers in encoder and decoder",
+                           check=positive)
+  embedding_size: int = option(64, "token embedding size", check=positive)
+  hidden_size: int = option(128, "encoder state size per direction",
+                            check=positive)
+  decoder_hidden_size: int = option(
+      0, "decoder state size; 0 = `hidden_size`",
+      check=at_least_zero("0 = automatic"))
+  bidirectional: bool = option(
+      False, "add a right-to-left encoder layer per level")
+  bridge: str = option(
+      "copy", "encoder final state to decoder initial state: `copy` (sizes "
+      "must match), `linear`, `zero`", check=one_of(BRIDGES))
+  dropout: float = option(
+      0.0, "on embeddings, between layers, before the output layer",
+      check=between(0, 1, high_open=True))
+  attention: str = option(
+      "none", "`none`, `bahdanau`, `luong_dot`, `luong_general`, "
+      "`luong_concat`", check=one_of(ATTENTIONS))
+  input_feeding: bool = option(
+      False, "Luong input feeding (`luong_*` attention only)")
+  recurrence: str = option(
+      "fused", "`fused`: `lax.scan` with a hand-written backward pass "
+      "(`models/fused_recurrence.py`); `scan`: `nn.scan` differentiated by "
+      "JAX; `cudnn`: LSTM through cuDNN on CUDA GPUs. Same function and "
+      "parameters", check=one_of(RECURRENCES), may_change_on_resume=True,
+      absent_means="scan")
+  remat: bool = option(
+      False, "recompute the recurrence in the backward pass: less memory on "
+      "long sequences, more time (see [performance.md](performance.md))",
+      may_change_on_resume=True, absent_means=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class SyntheticSettings:
+  """The generated tasks (data.task = addition, copy, reverse or sort)."""
+  min_length: int = option(
+      1, "digits per operand (addition) or symbols per sequence, fewest",
+      formerly="data.min_length")
+  max_length: int = option(3, "the same, most", formerly="data.max_length")
+  num_symbols: int = option(10, "alphabet size of copy / reverse / sort",
+                            formerly="data.num_symbols")
+  num_train: int = option(200_000, "training examples (splits are disjoint)",
+                          formerly="data.num_train")
+  num_validation: int = option(1_000, "validation examples",
+                               formerly="data.num_validation")
+  num_test: int = option(1_000, "test examples", formerly="data.num_test")
+  seed: int = option(
+      0, "the dataset's own seed, fixed across run seeds so they share one "
+      "dataset", formerly="data.generator_seed")
+
+
+@dataclasses.dataclass(frozen=True)
+class VocabSettings:
+  """Vocabularies of parallel text, built from the training split only."""
+  kind: str = option("word", "`word` or `sentencepiece`",
+                     formerly="data.vocab_kind")
+  size: int = option(0, "most ids, 4 specials included; 0 = every word "
+                     "(`word` only)", formerly="data.vocab_size")
+  min_count: int = option(1, "`word`: fewest occurrences to get an id",
+                          formerly="data.vocab_min_count")
+  sentencepiece_model: str = option("unigram", "`unigram` or `bpe`",
+                                    formerly="data.sentencepiece_model")
+  shared: bool = option(False, "one vocabulary for both sides",
+                        formerly="data.shared_vocab")
 
 
 @dataclasses.dataclass(frozen=True)
 class DataSettings:
-  task: str
-  reverse_source: bool
-  tfds_data_dir: str
-  min_length: int
-  max_length: int
-  num_symbols: int
-  num_train: int
-  num_validation: int
-  num_test: int
-  generator_seed: int
-  path: str
-  tfds_name: str
-  source_language: str
-  target_language: str
-  preset: str
-  min_words: int
-  max_words: int
-  strict: bool
-  max_rejected_fraction: float
-  vocab_kind: str
-  vocab_size: int
-  vocab_min_count: int
-  sentencepiece_model: str
-  shared_vocab: bool
-  pad_multiple: int
+  task: str = option(
+      "addition", "synthetic `addition`, `copy`, `reverse`, `sort`; parallel "
+      "text `tsv` (a tab-separated pairs file), `multi30k` (a directory), "
+      "`tfds` (a TFDS name)", check=one_of(_tasks))
+  reverse_source: bool = option(False,
+                                "Sutskever et al. 2014 source reversal")
+  tfds_data_dir: str = option(
+      "", "TFDS data dir (`\"\"` = `~/tensorflow_datasets`)",
+      may_change_on_resume=True)
+  path: str = option(
+      "", "`tsv`: the `english<TAB>other` file; `multi30k`: its directory. "
+      "Recorded absolute; may change on resume (the data itself is checked "
+      "through `dataset.json`; `evaluate --data_path` reads moved data)",
+      may_change_on_resume=True)
+  tfds_name: str = option(
+      "", "`tfds`: a prepared TFDS translation dataset, e.g. "
+      "`wmt14_translate/de-en`")
+  source_language: str = option(
+      "", "translation direction, e.g. `fr`; `tsv`: one side must be `en`")
+  target_language: str = option("", "e.g. `en`")
+  preset: str = option(
+      "none", "`tutorial`: the PyTorch tutorial's normalisation and filters "
+      "(`tsv`)")
+  min_words: int = option(
+      1, "training pairs: fewest words per side (0 = no limit)")
+  max_words: int = option(
+      100, "training pairs: most words per side, 0 = no limit (one outlier "
+      "would pad every batch to its length)")
+  strict: bool = option(
+      False, "a malformed data line is an error instead of a counted reject")
+  max_rejected_fraction: float = option(
+      0.05, "stop when more of a file's lines than this are malformed "
+      "(naming the main reason)", check=between(0, 1),
+      may_change_on_resume=True, absent_means=1.0)
+  pad_multiple: int = option(
+      0, "bucket batches by length, pad to a multiple (0 = pad to the "
+      "longest)", check=at_least_zero("0 = pad to the longest"))
+  synthetic: SyntheticSettings = section(SyntheticSettings)
+  vocab: VocabSettings = section(VocabSettings)
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainSettings:
-  num_steps: int
-  batch_size: int
-  batch_tokens: int
-  dtype: str
-  optimizer: str
-  learning_rate: float
-  lr_schedule: str
-  warmup_steps: int
-  schedule_steps: int
-  weight_decay: float
-  grad_clip_norm: float
-  label_smoothing: float
-  teacher_forcing: float
-  max_consecutive_nonfinite: int
-  max_steps_per_run: int
-  log_every: int
-  eval_every: int
-  checkpoint_every: int
-  keep_checkpoints: int
-  eval_batch_size: int
-  num_eval_samples: int
-  eval_decode_sentences: int
+  num_steps: int = option(12_000, "optimizer steps in the whole run",
+                          check=positive, may_change_on_resume=True)
+  batch_size: int = option(128, "sentences per batch", check=positive)
+  batch_tokens: int = option(
+      0, "> 0: batch by a token budget (rows x padded length), one shape per "
+      "`data.pad_multiple` bucket; `batch_size` is then unused",
+      check=at_least_zero("0 = batch by sentences"), absent_means=0)
+  dtype: str = option(
+      "float32", "compute dtype; `bfloat16` computes in bf16 (for GPU/TPU) "
+      "with float32 parameters, gradients and optimizer state",
+      check=one_of(DTYPES), absent_means="float32")
+  optimizer: str = option("adam", "`adam` or `adamw` (`train.weight_decay`)",
+                          check=one_of(OPTIMIZERS))
+  learning_rate: float = option(6e-3, "peak learning rate", check=positive)
+  lr_schedule: str = option(
+      "cosine", "after a linear warm-up: `constant`, `cosine`, `linear` or "
+      "`rsqrt` decay", check=one_of(LR_SCHEDULES))
+  warmup_steps: int = option(100, "linear warm-up steps",
+                             check=at_least_zero())
+  schedule_steps: int = option(
+      0, "the step where `cosine`/`linear` decay ends (0 = `num_steps`); "
+      "after it the rate stays at 1% of the peak. Set it to the original "
+      "`num_steps` to extend a finished run at its final rate",
+      check=at_least_zero("0 = train.num_steps"),
+      # Checked through the schedule it implies (workdir.schedule_horizon_error).
+      may_change_on_resume=True, absent_means=0)
+  weight_decay: float = option(0.0, "decoupled weight decay (`adamw` only)",
+                               check=at_least_zero())
+  grad_clip_norm: float = option(1.0, "global-norm clipping (0 = off)",
+                                 check=at_least_zero("0 disables"))
+  label_smoothing: float = option(
+      0.0, "training loss only; reported loss and perplexity are unsmoothed",
+      check=between(0, 1, high_open=True))
+  teacher_forcing: float = option(
+      1.0, "probability of feeding the gold token (below 1: scheduled "
+      "sampling)", check=between(0, 1, what="a probability "))
+  max_consecutive_nonfinite: int = option(
+      10, "skipped non-finite updates in a row before stopping with an error",
+      check=positive, may_change_on_resume=True)
+  max_steps_per_run: int = option(
+      0, "stop (with a checkpoint) after this many steps in one invocation; "
+      "splits a long run into resumable segments",
+      check=at_least_zero("0 = no limit"), may_change_on_resume=True)
+  log_every: int = option(200, "steps between training-loss lines",
+                          check=positive, may_change_on_resume=True)
+  eval_every: int = option(1_000, "steps between validations",
+                           check=positive, may_change_on_resume=True)
+  checkpoint_every: int = option(2_000, "steps between checkpoints",
+                                 check=positive, may_change_on_resume=True)
+  keep_checkpoints: int = option(3, "newest checkpoints kept",
+                                 check=positive, may_change_on_resume=True)
+  eval_batch_size: int = option(500, "sentences per evaluation batch",
+                                check=positive, may_change_on_resume=True)
+  num_eval_samples: int = option(
+      3, "decoded examples logged per evaluation", check=at_least_zero(),
+      may_change_on_resume=True)
+  eval_decode_sentences: int = option(
+      0, "validation sentences decoded for BLEU at each evaluation",
+      check=at_least_zero("0 = all"), may_change_on_resume=True)
 
 
 @dataclasses.dataclass(frozen=True)
 class DecodeSettings:
-  max_length: int
+  max_length: int = option(
+      0, "most tokens decoded per sentence (0 = the longest target of the "
+      "data)", check=at_least_zero("0 = automatic"),
+      may_change_on_resume=True)
 
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
-  seed: int
-  model: ModelSettings
-  data: DataSettings
-  train: TrainSettings
-  decode: DecodeSettings
+  seed: int = option(
+      0, "parameter init, dropout, shuffling, scheduled sampling (the "
+      "synthetic dataset has its own, `data.synthetic.seed`)")
+  model: ModelSettings = section(ModelSettings)
+  data: DataSettings = section(DataSettings)
+  train: TrainSettings = section(TrainSettings)
+  decode: DecodeSettings = section(DecodeSettings)
 
 
-def _build(cls, section: Mapping[str, Any], prefix: str):
-  """Builds `cls` from a config section; unknown or missing keys are errors."""
-  names = {f.name for f in dataclasses.fields(cls)}
-  unknown = sorted(set(section) - names)
-  missing = sorted(names - set(section))
-  if unknown:
-    raise ConfigError(f"unknown config keys: {[prefix + k for k in unknown]}")
-  if missing:
-    raise ConfigError(f"missing config keys: {[prefix + k for k in missing]}")
-  return cls(**{k: section[k] for k in names})
+def keys() -> Iterator[Tuple[str, Any]]:
+  """(dotted name, dataclass field) of every key, in declaration order."""
+  return options.keys(Settings)
 
 
-def _require(condition: bool, option: str, message: str):
+MAY_CHANGE_ON_RESUME = frozenset(
+    name for name, f in keys() if f.metadata["may_change_on_resume"])
+
+
+def default_config() -> ml_collections.ConfigDict:
+  """Every key at its default, locked: a misspelt override is an error."""
+  config = ml_collections.ConfigDict(to_dict(Settings()))
+  config.lock()
+  return config
+
+
+def from_dict(raw: Dict[str, Any]) -> Settings:
+  """Settings from a plain dict (e.g. a workdir's config.json), unvalidated:
+  a finished run is reloaded even where its data paths no longer exist."""
+  return options.build(Settings, upgrade(raw))
+
+
+def upgrade(raw: Dict[str, Any]) -> Dict[str, Any]:
+  """A workdir's config dict as this version reads it (`options.upgrade`)."""
+  return options.upgrade(Settings, raw)
+
+
+def reference_table() -> str:
+  """The Markdown table of every key, as docs/configuration.md shows it."""
+  return options.reference_table(Settings)
+
+
+def from_config(config: ml_collections.ConfigDict) -> Settings:
+  """Reads and validates a config; raises ConfigError naming the bad option."""
+  settings = from_dict(config.to_dict())
+  validate(settings)
+  return settings
+
+
+def to_dict(settings: Settings) -> dict:
+  return dataclasses.asdict(settings)
+
+
+def _require(condition: bool, option_name: str, message: str):
   if not condition:
-    raise ConfigError(f"config.{option}: {message}")
+    raise ConfigError(f"config.{option_name}: {message}")
 
 
-def _one_of(value: str, option: str, choices):
-  _require(value in choices, option,
-           f"unknown value {value!r}; valid: {', '.join(sorted(choices))}")
+def _value(settings: Settings, dotted: str):
+  value = settings
+  for name in dotted.split("."):
+    value = getattr(value, name)
+  return value
 
 
-def _validate(s: Settings):
-  m, d, t = s.model, s.data, s.train
-  _one_of(m.cell, "model.cell", CELLS)
-  _one_of(m.bridge, "model.bridge", BRIDGES)
-  _one_of(m.recurrence, "model.recurrence", RECURRENCES)
-  _one_of(m.attention, "model.attention", ATTENTIONS)
+def validate(s: Settings) -> None:
+  """Each key's own check, then the rules that tie keys together."""
+  for name, f in keys():
+    check = f.metadata["check"]
+    message = check(_value(s, name)) if check else None
+    _require(message is None, name, message or "")
+  _check_model(s.model)
+  _check_training(s)
+  from seq2seq_jax.data import datasets  # pylint: disable=g-import-not-at-top
+  try:
+    datasets.validate(s.data)
+  except ValueError as e:
+    raise ConfigError(str(e)) from None
+
+
+def _check_model(m: ModelSettings) -> None:
   if m.recurrence == "cudnn":
     import jax  # pylint: disable=g-import-not-at-top
     _require(m.cell == "lstm", "model.recurrence",
@@ -154,75 +314,21 @@ def _validate(s: Settings):
            "model.attention", f"'luong_dot' needs the decoder size "
            f"({decoder_hidden_size(m)}) to equal the encoder output size "
            f"({memory_size}); use luong_general or set decoder_hidden_size")
-  for option, value in [("model.num_layers", m.num_layers),
-                        ("model.embedding_size", m.embedding_size),
-                        ("model.hidden_size", m.hidden_size)]:
-    _require(value > 0, option, f"must be positive, got {value}")
-  _require(m.decoder_hidden_size >= 0, "model.decoder_hidden_size",
-           f"must be >= 0 (0 = automatic), got {m.decoder_hidden_size}")
-  _require(0.0 <= m.dropout < 1.0, "model.dropout",
-           f"must be in [0, 1), got {m.dropout}")
-  if m.bridge == "copy":
-    encoder_state = encoder_output_size(m)
-    _require(decoder_hidden_size(m) == encoder_state, "model.bridge",
-             f"'copy' needs the decoder size ({decoder_hidden_size(m)}) to equal "
-             f"the encoder state size ({encoder_state}"
-             f"{', bidirectional' if m.bidirectional else ''}); "
-             "use bridge='linear' or change model.decoder_hidden_size")
+  _require(m.bridge != "copy" or decoder_hidden_size(m) == memory_size,
+           "model.bridge",
+           f"'copy' needs the decoder size ({decoder_hidden_size(m)}) to equal "
+           f"the encoder state size ({memory_size}"
+           f"{', bidirectional' if m.bidirectional else ''}); "
+           "use bridge='linear' or change model.decoder_hidden_size")
 
-  from seq2seq_jax.data import datasets  # pylint: disable=g-import-not-at-top
-  _one_of(d.task, "data.task", datasets.TASKS)
-  _require(d.pad_multiple >= 0, "data.pad_multiple",
-           f"must be >= 0 (0 = pad to the longest), got {d.pad_multiple}")
-  try:
-    datasets.validate(d)
-  except ValueError as e:
-    raise ConfigError(str(e)) from None
 
-  _one_of(t.optimizer, "train.optimizer", OPTIMIZERS)
-  _one_of(t.dtype, "train.dtype", DTYPES)
-  _one_of(t.lr_schedule, "train.lr_schedule", LR_SCHEDULES)
-  for option, value in [("train.num_steps", t.num_steps),
-                        ("train.batch_size", t.batch_size),
-                        ("train.log_every", t.log_every),
-                        ("train.eval_every", t.eval_every),
-                        ("train.checkpoint_every", t.checkpoint_every),
-                        ("train.keep_checkpoints", t.keep_checkpoints),
-                        ("train.eval_batch_size", t.eval_batch_size),
-                        ("train.max_consecutive_nonfinite",
-                         t.max_consecutive_nonfinite)]:
-    _require(value > 0, option, f"must be positive, got {value}")
-  _require(t.batch_tokens >= 0, "train.batch_tokens",
-           f"must be >= 0 (0 = batch by sentences), got {t.batch_tokens}")
-  _require(not t.batch_tokens or d.pad_multiple > 0, "train.batch_tokens",
+def _check_training(s: Settings) -> None:
+  t = s.train
+  _require(not t.batch_tokens or s.data.pad_multiple > 0, "train.batch_tokens",
            "needs length buckets: set config.data.pad_multiple > 0")
-  _require(t.max_steps_per_run >= 0, "train.max_steps_per_run",
-           f"must be >= 0 (0 = no limit), got {t.max_steps_per_run}")
-  _require(t.learning_rate > 0, "train.learning_rate",
-           f"must be positive, got {t.learning_rate}")
-  _require(t.warmup_steps >= 0, "train.warmup_steps",
-           f"must be >= 0, got {t.warmup_steps}")
-  _require(t.schedule_steps >= 0, "train.schedule_steps",
-           f"must be >= 0 (0 = train.num_steps), got {t.schedule_steps}")
-  _require(0.0 <= d.max_rejected_fraction <= 1.0, "data.max_rejected_fraction",
-           f"must be in [0, 1], got {d.max_rejected_fraction}")
-  _require(t.weight_decay >= 0, "train.weight_decay",
-           f"must be >= 0, got {t.weight_decay}")
   _require(not t.weight_decay or t.optimizer == "adamw", "train.weight_decay",
            f"applies to train.optimizer=adamw only (train.optimizer is "
            f"{t.optimizer!r}); set --config.train.optimizer=adamw or drop it")
-  _require(t.grad_clip_norm >= 0, "train.grad_clip_norm",
-           f"must be >= 0 (0 disables), got {t.grad_clip_norm}")
-  _require(0.0 <= t.label_smoothing < 1.0, "train.label_smoothing",
-           f"must be in [0, 1), got {t.label_smoothing}")
-  _require(0.0 <= t.teacher_forcing <= 1.0, "train.teacher_forcing",
-           f"must be a probability in [0, 1], got {t.teacher_forcing}")
-  _require(t.num_eval_samples >= 0, "train.num_eval_samples",
-           f"must be >= 0, got {t.num_eval_samples}")
-  _require(t.eval_decode_sentences >= 0, "train.eval_decode_sentences",
-           f"must be >= 0 (0 = all), got {t.eval_decode_sentences}")
-  _require(s.decode.max_length >= 0, "decode.max_length",
-           f"must be >= 0 (0 = automatic), got {s.decode.max_length}")
 
 
 def decoder_hidden_size(m: ModelSettings) -> int:
@@ -236,54 +342,5 @@ def encoder_output_size(m: ModelSettings) -> int:
   return m.hidden_size * (2 if m.bidirectional else 1)
 
 
-def from_config(config: ml_collections.ConfigDict) -> Settings:
-  """Reads and validates a config; raises ConfigError naming the bad option."""
-  settings = from_dict(config.to_dict())
-  _validate(settings)
-  return settings
-
-
-# Keys added after workdirs were first written, with the value that means
-# "old behaviour": a config.json without them is read as having these.
-ADDED_KEYS = {
-    ("train", "batch_tokens"): 0,
-    ("model", "recurrence"): "scan",
-    ("model", "remat"): False,
-    ("train", "dtype"): "float32",
-    ("train", "schedule_steps"): 0,
-    ("data", "max_rejected_fraction"): 1.0,
-}
-
-
-def with_added_keys(raw: Dict[str, Any]) -> Dict[str, Any]:
-  """A copy of a config dict with absent ADDED_KEYS set to their defaults."""
-  raw = {k: dict(v) if isinstance(v, dict) else v for k, v in raw.items()}
-  for (section, key), default in ADDED_KEYS.items():
-    if isinstance(raw.get(section), dict):
-      raw[section].setdefault(key, default)
-  return raw
-
-
-def from_dict(raw: Dict[str, Any]) -> Settings:
-  """Settings from a plain dict (e.g. a workdir's config.json), unvalidated:
-  a finished run is reloaded even where its data paths no longer exist."""
-  raw = with_added_keys(raw)
-  top = {"seed", "model", "data", "train", "decode"}
-  unknown = sorted(set(raw) - top)
-  if unknown:
-    raise ConfigError(f"unknown config keys: {unknown}")
-  missing = sorted(top - set(raw))
-  if missing:
-    raise ConfigError(f"missing config keys: {missing}")
-  settings = Settings(
-      seed=raw["seed"],
-      model=_build(ModelSettings, raw["model"], "model."),
-      data=_build(DataSettings, raw["data"], "data."),
-      train=_build(TrainSettings, raw["train"], "train."),
-      decode=_build(DecodeSettings, raw["decode"], "decode."),
-  )
-  return settings
-
-
-def to_dict(settings: Settings) -> dict:
-  return dataclasses.asdict(settings)
+if __name__ == "__main__":
+  print(reference_table(), end="")

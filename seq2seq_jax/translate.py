@@ -13,13 +13,13 @@ import sys
 
 from absl import flags
 
-from seq2seq_jax import attention_plot
 from seq2seq_jax import cli
-from seq2seq_jax import inference
+from seq2seq_jax.inference import attention_plot
+from seq2seq_jax.inference import trained_run
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "A trained run's workdir.")
-flags.DEFINE_enum("checkpoint", "best", list(inference.CHECKPOINTS),
+flags.DEFINE_enum("checkpoint", "best", list(trained_run.CHECKPOINTS),
                   "Which checkpoint to restore.")
 flags.DEFINE_integer("batch_size", 64, "Sentences per decoding batch.")
 flags.DEFINE_integer("beam_size", 1, "1 = greedy; more = beam search.")
@@ -41,9 +41,9 @@ def main(argv):
   sentences = argv[1:] if len(argv) > 1 else _stdin_lines()
   if FLAGS.plot_attention and len(sentences) != 1:
     raise cli.UserError("--plot_attention takes exactly one sentence")
-  run = inference.load_run(FLAGS.workdir, FLAGS.checkpoint)
+  run = trained_run.load_run(FLAGS.workdir, FLAGS.checkpoint)
   try:
-    translations = inference.translate(
+    translations = trained_run.translate(
         run, [s.strip() for s in sentences], batch_size=FLAGS.batch_size,
         beam_size=FLAGS.beam_size, alpha=FLAGS.alpha, nbest=FLAGS.nbest)
   except ValueError as e:

@@ -21,7 +21,7 @@ TARGET = np.array([[1, 5, 6, 7], [1, 8, 9, 0]], np.int32)
 def tiny_model(cell="lstm", bidirectional=False, bridge="copy", layers=2,
                decoder_hidden_size=0, attention="none", input_feeding=False):
   """A Seq2Seq small enough to compile in a second, for SOURCE and TARGET."""
-  from seq2seq_jax.model import Seq2Seq  # pylint: disable=g-import-not-at-top
+  from seq2seq_jax.models.seq2seq import Seq2Seq  # pylint: disable=g-import-not-at-top
   from seq2seq_jax.settings import ModelSettings  # pylint: disable=g-import-not-at-top
   settings = ModelSettings(cell=cell, num_layers=layers, embedding_size=8,
                            hidden_size=12, decoder_hidden_size=decoder_hidden_size,

@@ -1,17 +1,17 @@
-"""Trains like `python -m seq2seq_jax.main`, SIGKILLed while one checkpoint is
+"""Trains like `python -m seq2seq_jax.train`, SIGKILLed while one checkpoint is
 being written: the fault tests/test_crash_recovery.py needs, kept out of the
 library's save path.
 
-  python -m tests.kill_during_save STEP [seq2seq_jax.main flags]
+  python -m tests.kill_during_save STEP [seq2seq_jax.train flags]
 """
 import os
 import signal
 import sys
 
-from seq2seq_jax import checkpointing
 from seq2seq_jax import cli
-from seq2seq_jax import main as main_lib
-from seq2seq_jax import train
+from seq2seq_jax import train as train_cli
+from seq2seq_jax.training import checkpointing
+from seq2seq_jax.training import loop
 
 
 def _kill_after_starting_save(step: int) -> None:
@@ -27,4 +27,4 @@ def _kill_after_starting_save(step: int) -> None:
 
 if __name__ == "__main__":
   _kill_after_starting_save(int(sys.argv.pop(1)))
-  cli.run(main_lib.main, extra_errors=(train.NonFiniteError,))
+  cli.run(train_cli.main, extra_errors=(loop.NonFiniteError,))

@@ -5,8 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from seq2seq_jax.attention import Attention
-from seq2seq_jax.model import Seq2Seq
+from seq2seq_jax.models.attention import Attention
+from seq2seq_jax.models.seq2seq import Seq2Seq
 from tests.conftest import SOURCE, TARGET, tiny_model
 
 KINDS = ["bahdanau", "luong_dot", "luong_general", "luong_concat"]

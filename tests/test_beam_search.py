@@ -12,9 +12,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from seq2seq_jax import beam_search as bs
-from seq2seq_jax import decoding
 from seq2seq_jax.data.vocabulary import BOS_ID, EOS_ID, PAD_ID
+from seq2seq_jax.decoding import beam_search as bs
+from seq2seq_jax.decoding import greedy as greedy_lib
+from seq2seq_jax.decoding import sampling
 
 CODES = 61
 
@@ -131,7 +132,7 @@ def test_beam_of_one_is_greedy_search():
   others = np.delete(table[4], [PAD_ID, BOS_ID, EOS_ID], axis=-1)
   table[4, ..., EOS_ID] = others.max(axis=-1) - 0.1
   step_fn, carry = _model(table)
-  greedy = decoding.greedy_search(step_fn, carry(range(5)), 5, 8, BOS_ID,
+  greedy = greedy_lib.greedy_search(step_fn, carry(range(5)), 5, 8, BOS_ID,
                                   EOS_ID)
   tokens, scores = bs.beam_search(step_fn, carry(range(5)), 5, 8, BOS_ID,
                                   EOS_ID, beam_size=1, alpha=0.0)
@@ -272,18 +273,21 @@ def test_rejects_bad_arguments():
     bs.beam_search(step_fn, carry([0]), 1, 4, BOS_ID, EOS_ID, beam_size=2,
                    alpha=-1.0)
   with pytest.raises(ValueError):
-    bs.sample(step_fn, carry([0]), 1, 4, BOS_ID, EOS_ID,
-              rng=jax.random.PRNGKey(0), temperature=0.0)
+    sampling.sample(step_fn, carry([0]), 1, 4, BOS_ID, EOS_ID,
+                    rng=jax.random.PRNGKey(0), temperature=0.0)
+  with pytest.raises(ValueError):
+    sampling.sample(step_fn, carry([0]), 1, 4, BOS_ID, EOS_ID,
+                    rng=jax.random.PRNGKey(0), top_k=-1)
 
 
 def test_sample_at_low_temperature_is_greedy():
   table = _table(4, 7, 8, seed=6)
   table[1, ..., EOS_ID] += 3.0
   step_fn, carry = _model(table)
-  greedy = decoding.greedy_search(step_fn, carry(range(4)), 4, 8, BOS_ID,
-                                  EOS_ID)
-  cold = bs.sample(step_fn, carry(range(4)), 4, 8, BOS_ID, EOS_ID,
-                   rng=jax.random.PRNGKey(0), temperature=1e-4)
+  greedy = greedy_lib.greedy_search(step_fn, carry(range(4)), 4, 8, BOS_ID,
+                                    EOS_ID)
+  cold = sampling.sample(step_fn, carry(range(4)), 4, 8, BOS_ID, EOS_ID,
+                         rng=jax.random.PRNGKey(0), temperature=1e-4)
   np.testing.assert_array_equal(cold, greedy)
 
 
@@ -293,8 +297,8 @@ def test_sample_is_reproducible_row_wise_and_pads_after_eos():
   step_fn, carry = _model(table)
 
   def draw(rows, seed):
-    return bs.sample(step_fn, carry(rows), len(rows), 8, BOS_ID, EOS_ID,
-                     rng=jax.random.PRNGKey(seed))
+    return sampling.sample(step_fn, carry(rows), len(rows), 8, BOS_ID,
+                           EOS_ID, rng=jax.random.PRNGKey(seed))
 
   first = draw(range(4), 0)
   assert first.shape == (4, 8) and first.dtype == jnp.int32
@@ -304,3 +308,31 @@ def test_sample_is_reproducible_row_wise_and_pads_after_eos():
   assert any(EOS_ID in list(row) for row in first)
   for row in first:
     _as_tuple(row)  # asserts only PAD after EOS
+
+
+def test_top_k_samples_only_the_k_most_likely_tokens():
+  """With top_k=1 sampling is greedy at any temperature; with top_k=2 every
+  sampled token is one of the two most likely at its step."""
+  table = _table(4, 9, 8, seed=8)
+  step_fn, carry = _model(table)
+  greedy = greedy_lib.greedy_search(step_fn, carry(range(4)), 4, 8, BOS_ID,
+                                    EOS_ID)
+  top1 = sampling.sample(step_fn, carry(range(4)), 4, 8, BOS_ID, EOS_ID,
+                         rng=jax.random.PRNGKey(3), temperature=5.0, top_k=1)
+  np.testing.assert_array_equal(top1, greedy)
+  top2 = sampling.sample(step_fn, carry(range(4)), 4, 8, BOS_ID, EOS_ID,
+                         rng=jax.random.PRNGKey(4), temperature=5.0, top_k=2)
+  hot = sampling.sample(step_fn, carry(range(4)), 4, 8, BOS_ID, EOS_ID,
+                        rng=jax.random.PRNGKey(4), temperature=5.0)
+  assert not np.array_equal(top2, hot)  # the restriction changed something
+  for row in range(4):  # replay the row's history to get each step's logits
+    state = carry([row])
+    last = jnp.asarray([BOS_ID], jnp.int32)
+    for i in range(8):
+      logits, state = step_fn(last, state)
+      allowed = greedy_lib.never_emit(logits, BOS_ID)[0]
+      token = int(top2[row, i])
+      if token == PAD_ID:
+        break
+      assert token in set(np.argsort(np.asarray(allowed))[-2:].tolist())
+      last = jnp.asarray([token], jnp.int32)

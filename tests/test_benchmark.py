@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 
 from benchmarks import benchmark
+from benchmarks import cases as cases_lib
 from benchmarks import flops
 from seq2seq_jax.data.vocabulary import BOS_ID, EOS_ID
-from seq2seq_jax.model import Seq2Seq
+from seq2seq_jax.models.seq2seq import Seq2Seq
 from seq2seq_jax.settings import ModelSettings
 from tests.conftest import ROOT
 
@@ -76,10 +77,10 @@ def test_flops_match_the_model_parameters(overrides):
 
 
 def test_padded_batch_layout():
-  case = benchmark.Case(source_vocab_size=50, target_vocab_size=40,
+  case = cases_lib.Case(source_vocab_size=50, target_vocab_size=40,
                         batch_size=16, source_lengths=(2, 9),
                         target_lengths=(3, 11), pad_multiple=4)
-  batch = benchmark.make_batch(case)
+  batch = cases_lib.make_batch(case)
   source, inputs, outputs = (batch["source"], batch["target_inputs"],
                              batch["target_outputs"])
   assert source.shape[1] % 4 == 0 and outputs.shape[1] % 4 == 0
@@ -96,7 +97,7 @@ def test_padded_batch_layout():
                                   [BOS_ID] + list(outputs[row, :n - 1]))
     np.testing.assert_array_equal(inputs[row, n:], 0)
   assert np.all(source[source != 0] >= 4) and np.all(source < 50)
-  np.testing.assert_array_equal(benchmark.make_batch(case)["source"], source)
+  np.testing.assert_array_equal(cases_lib.make_batch(case)["source"], source)
 
 
 def test_unknown_case_lists_the_valid_ones(capsys):

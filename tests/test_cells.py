@@ -4,8 +4,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from seq2seq_jax import cells
-from seq2seq_jax.recurrent import RecurrentLayer
+from seq2seq_jax.models import cells
+from seq2seq_jax.models.recurrent import RecurrentLayer
 
 
 def sigmoid(x):

@@ -41,12 +41,12 @@ def _assert_one_line_error(result, *fragments):
      ["config.data.path: '/no/such/file.txt' does not exist"]),
 ])
 def test_user_mistakes_are_one_line_not_a_traceback(tmp_path, args, fragments):
-  result = _run("seq2seq_jax.main", *args, f"--workdir={tmp_path}/run")
+  result = _run("seq2seq_jax.train", *args, f"--workdir={tmp_path}/run")
   _assert_one_line_error(result, *fragments)
 
 
 def test_traceback_flag_shows_the_traceback(tmp_path):
-  result = _run("seq2seq_jax.main", "--config=configs/smoke.py",
+  result = _run("seq2seq_jax.train", "--config=configs/smoke.py",
                 "--config.model.cell=banana", f"--workdir={tmp_path}/run",
                 "--traceback")
   assert result.returncode == 2
@@ -56,7 +56,7 @@ def test_traceback_flag_shows_the_traceback(tmp_path):
 def test_a_file_with_no_usable_pairs_is_one_line(tmp_path, tfds_dir):
   path = tmp_path / "pairs.txt"
   path.write_text("no tab here\nnor here\n", encoding="utf-8")
-  result = _run("seq2seq_jax.main", "--config=configs/eng_fra_tutorial.py",
+  result = _run("seq2seq_jax.train", "--config=configs/eng_fra_tutorial.py",
                 f"--config.data.path={path}", "--config.data.preset=none",
                 f"--config.data.tfds_data_dir={tfds_dir}",
                 f"--workdir={tmp_path}/run")
@@ -73,7 +73,7 @@ def test_evaluate_and_translate_errors_are_one_line(tmp_path):
 def test_a_run_log_is_quiet_and_ends_with_where_the_results_are(tmp_path,
                                                                 tfds_dir):
   workdir = tmp_path / "run"
-  result = _run("seq2seq_jax.main", "--config=configs/smoke.py",
+  result = _run("seq2seq_jax.train", "--config=configs/smoke.py",
                 f"--config.data.tfds_data_dir={tfds_dir}",
                 "--config.train.num_steps=10", "--config.train.eval_every=10",
                 f"--workdir={workdir}")
@@ -86,7 +86,7 @@ def test_a_run_log_is_quiet_and_ends_with_where_the_results_are(tmp_path,
   assert "training done" in last and f"{workdir}/metrics.jsonl" in last
   assert f"--workdir={workdir}" in last
   # Run again: it says the run is complete instead of "resumed".
-  again = _run("seq2seq_jax.main", "--config=configs/smoke.py",
+  again = _run("seq2seq_jax.train", "--config=configs/smoke.py",
                f"--config.data.tfds_data_dir={tfds_dir}",
                "--config.train.num_steps=10", "--config.train.eval_every=10",
                f"--workdir={workdir}")
@@ -98,7 +98,7 @@ def test_a_run_log_is_quiet_and_ends_with_where_the_results_are(tmp_path,
 @pytest.mark.slow
 def test_commands_run_from_outside_the_repository(tmp_path, tfds_dir):
   config = os.path.join(ROOT, "configs", "smoke.py")
-  result = _run("seq2seq_jax.main", f"--config={config}",
+  result = _run("seq2seq_jax.train", f"--config={config}",
                 f"--config.data.tfds_data_dir={tfds_dir}",
                 "--config.train.num_steps=5", "--config.train.eval_every=5",
                 f"--workdir={tmp_path}/run", cwd=tmp_path)

@@ -8,12 +8,13 @@ torch = pytest.importorskip(
     "benchmarks/compare_pytorch.py was not run")
 
 from benchmarks import compare_pytorch  # pylint: disable=g-import-not-at-top,wrong-import-position
+from benchmarks import sides  # pylint: disable=g-import-not-at-top,wrong-import-position
 from benchmarks import torch_reference  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
-@pytest.mark.parametrize("name", list(compare_pytorch.CASES))
+@pytest.mark.parametrize("name", list(sides.CASES))
 def test_reference_and_project_do_equal_work(name):
-  result = compare_pytorch.check_equal_work(name, tiny=True)
+  result = sides.check_equal_work(name, tiny=True)
   assert result["max_grad_error"] <= 1.0
 
 
@@ -28,7 +29,7 @@ def test_the_check_catches_a_different_model(monkeypatch):
   monkeypatch.setattr(torch_reference, "load_project_params",
                       off_by_one_percent)
   with pytest.raises(AssertionError):
-    compare_pytorch.check_equal_work("lstm_h512", tiny=True)
+    sides.check_equal_work("lstm_h512", tiny=True)
 
 
 @pytest.mark.slow

@@ -16,7 +16,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from seq2seq_jax import reporting
+from seq2seq_jax.training import reporting
 from tests.conftest import ROOT
 
 NUM_STEPS = 120
@@ -24,7 +24,7 @@ CHECKPOINT_EVERY = 40
 
 
 def _args(tfds_dir, workdir):
-  return [sys.executable, "-m", "seq2seq_jax.main", "--config=configs/smoke.py",
+  return [sys.executable, "-m", "seq2seq_jax.train", "--config=configs/smoke.py",
           f"--workdir={workdir}", f"--config.data.tfds_data_dir={tfds_dir}",
           f"--config.train.num_steps={NUM_STEPS}",
           "--config.train.log_every=5",

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from jax.experimental import rnn
 
-from configs import base
-from seq2seq_jax import cudnn_recurrence
+from configs import default
 from seq2seq_jax import settings
-from seq2seq_jax.recurrent import RecurrentLayer
+from seq2seq_jax.models import cudnn_recurrence
+from seq2seq_jax.models.recurrent import RecurrentLayer
 
 BATCH, TIME, FEATURES, HIDDEN = 4, 6, 3, 5
 
@@ -71,7 +71,7 @@ def test_reverse_real_keeps_padding_at_the_end():
 
 
 def test_cudnn_off_a_gpu_is_a_config_error():
-  config = base.get_config()
+  config = default.get_config()
   config.model.recurrence = "cudnn"
   with pytest.raises(settings.ConfigError, match="needs a CUDA GPU"):
     settings.from_config(config)

@@ -2,7 +2,7 @@
 import jax.numpy as jnp
 import numpy as np
 
-from seq2seq_jax import decoding
+from seq2seq_jax.decoding import greedy
 
 VOCAB, EOS, BOS = 6, 2, 1
 
@@ -19,13 +19,13 @@ def _chain_step(tokens, carry):
 
 def test_greedy_follows_the_argmax_chain_and_stops_at_eos():
   start = jnp.asarray([0, 0], jnp.int32)
-  tokens = decoding.greedy_search(_chain_step, start, 2, 6, BOS, EOS)
+  tokens = greedy.greedy_search(_chain_step, start, 2, 6, BOS, EOS)
   # BOS(1) -> 3 -> 4 -> 5 -> EOS, then padding.
   np.testing.assert_array_equal(tokens, [[3, 4, 5, EOS, 0, 0]] * 2)
 
 
 def test_greedy_respects_max_length():
-  tokens = decoding.greedy_search(_chain_step, jnp.zeros(1), 1, 2, BOS, EOS)
+  tokens = greedy.greedy_search(_chain_step, jnp.zeros(1), 1, 2, BOS, EOS)
   np.testing.assert_array_equal(tokens, [[3, 4]])
 
 
@@ -36,7 +36,7 @@ def test_finished_rows_emit_padding_while_others_continue():
     preferred = jnp.where(row == 0, EOS, jnp.where(tokens == BOS, 3,
                                                    jnp.where(tokens == 3, 4, EOS)))
     return jnp.eye(VOCAB)[preferred], carry
-  tokens = decoding.greedy_search(step, jnp.zeros(2), 2, 5, BOS, EOS)
+  tokens = greedy.greedy_search(step, jnp.zeros(2), 2, 5, BOS, EOS)
   np.testing.assert_array_equal(tokens, [[EOS, 0, 0, 0, 0], [3, 4, EOS, 0, 0]])
 
 
@@ -49,12 +49,12 @@ def _content(row, eos):
 def test_no_search_emits_pad_or_bos_even_when_the_model_prefers_them():
   import jax  # pylint: disable=g-import-not-at-top
   from configs import smoke  # pylint: disable=g-import-not-at-top
-  from seq2seq_jax import beam_search  # pylint: disable=g-import-not-at-top
-  from seq2seq_jax import optimizer as optimizer_lib  # pylint: disable=g-import-not-at-top
+  from seq2seq_jax.decoding import sampling  # pylint: disable=g-import-not-at-top
+  from seq2seq_jax.training import optimizer as optimizer_lib  # pylint: disable=g-import-not-at-top
   from seq2seq_jax import settings as settings_lib  # pylint: disable=g-import-not-at-top
-  from seq2seq_jax import steps  # pylint: disable=g-import-not-at-top
+  from seq2seq_jax.training import steps  # pylint: disable=g-import-not-at-top
   from seq2seq_jax.data.vocabulary import BOS_ID, EOS_ID, PAD_ID  # pylint: disable=g-import-not-at-top
-  from seq2seq_jax.model import Seq2Seq  # pylint: disable=g-import-not-at-top
+  from seq2seq_jax.models.seq2seq import Seq2Seq  # pylint: disable=g-import-not-at-top
   s = settings_lib.from_config(smoke.get_config())
   model = Seq2Seq(s.model, 12, 12)
   state = steps.create_train_state(
@@ -72,8 +72,8 @@ def test_no_search_emits_pad_or_bos_even_when_the_model_prefers_them():
   beams, _ = steps.beam_predict(state, source, max_length=6, beam_size=3,
                                 alpha=0.6, nbest=3)
   step_fn, carry = steps._decoder(state, source)  # pylint: disable=protected-access
-  sampled = beam_search.sample(step_fn, carry, 4, 6, BOS_ID, EOS_ID,
-                               rng=jax.random.PRNGKey(1))
+  sampled = sampling.sample(step_fn, carry, 4, 6, BOS_ID, EOS_ID,
+                            rng=jax.random.PRNGKey(1))
   rows = list(greedy) + [r for b in beams for r in b] + list(sampled)
   assert len(rows) == 4 + 12 + 4
   for row in rows:

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from configs import multi30k
-from seq2seq_jax import train
+from seq2seq_jax.training import loop
 from tests.conftest import ROOT
 
 WORDS = "ein zwei drei vier fünf sechs sieben acht neun zehn Hund Katze".split()
@@ -46,7 +46,7 @@ def trained(tmp_path_factory):
   data = _tiny_multi30k(str(root / "data"))
   config = multi30k.get_config()
   config.data.path = os.path.relpath(data)  # recorded absolute (see below)
-  config.data.vocab_min_count = 1
+  config.data.vocab.min_count = 1
   config.data.tfds_data_dir = str(root / "tfds")
   config.model.num_layers = 1
   config.model.hidden_size = 32
@@ -61,7 +61,7 @@ def trained(tmp_path_factory):
   config.train.eval_decode_sentences = 0
   config.decode.max_length = 10
   workdir = str(root / "run")
-  train.train_and_evaluate(config, workdir)
+  loop.train_and_evaluate(config, workdir)
   return data, workdir
 
 
@@ -147,14 +147,14 @@ def test_an_unwritable_output_fails_before_decoding(trained, tmp_path):
 def test_loading_without_a_best_checkpoint_says_so_and_creates_nothing(
     smoke_config, tmp_path, caplog):
   import shutil  # pylint: disable=g-import-not-at-top
-  from seq2seq_jax import inference  # pylint: disable=g-import-not-at-top
+  from seq2seq_jax.inference import trained_run  # pylint: disable=g-import-not-at-top
   workdir = str(tmp_path / "run")
   smoke_config.train.num_steps = 5
   smoke_config.train.eval_every = 5
-  train.train_and_evaluate(smoke_config, workdir)
+  loop.train_and_evaluate(smoke_config, workdir)
   shutil.rmtree(os.path.join(workdir, "best"))
   with caplog.at_level("INFO"):
-    run = inference.load_run(workdir, "best")
+    run = trained_run.load_run(workdir, "best")
   assert run.step == 5
   assert "restored the latest checkpoint, step 5" in caplog.text
   assert "restored the best" not in caplog.text

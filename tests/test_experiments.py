@@ -51,7 +51,7 @@ def test_command_passes_booleans_overrides_and_extras_verbatim(tmp_path):
   s = _study(tmp_path)
   argv = runner.command(s, s.variants[1], 2, "/w", ["--config.data.path=x y"])
   assert argv[1:] == [
-      "-m", "seq2seq_jax.main", "--config=configs/smoke.py", "--workdir=/w",
+      "-m", "seq2seq_jax.train", "--config=configs/smoke.py", "--workdir=/w",
       "--config.seed=2", "--config.train.num_steps=20",
       "--config.model.cell=lstm", "--config.data.reverse_source=True",
       "--config.data.path=x y"]

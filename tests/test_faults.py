@@ -12,13 +12,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from seq2seq_jax import metrics as metrics_lib
-from seq2seq_jax import optimizer as optimizer_lib
-from seq2seq_jax import reporting
 from seq2seq_jax import settings as settings_lib
-from seq2seq_jax import steps
-from seq2seq_jax import train
-from seq2seq_jax.model import Seq2Seq
+from seq2seq_jax.models.seq2seq import Seq2Seq
+from seq2seq_jax.training import loop
+from seq2seq_jax.training import losses
+from seq2seq_jax.training import optimizer as optimizer_lib
+from seq2seq_jax.training import reporting
+from seq2seq_jax.training import steps
 from tests.conftest import ROOT
 
 
@@ -28,7 +28,7 @@ def _lines(workdir):
 
 @pytest.mark.slow
 def test_sigterm_saves_exits_75_and_resumes_exactly(tmp_path, tfds_dir):
-  args = [sys.executable, "-m", "seq2seq_jax.main", "--config=configs/smoke.py",
+  args = [sys.executable, "-m", "seq2seq_jax.train", "--config=configs/smoke.py",
           f"--config.data.tfds_data_dir={tfds_dir}",
           "--config.train.num_steps=400", "--config.train.log_every=5",
           "--config.train.eval_every=400", "--config.train.checkpoint_every=400"]
@@ -46,7 +46,7 @@ def test_sigterm_saves_exits_75_and_resumes_exactly(tmp_path, tfds_dir):
     time.sleep(0.05)
   process.send_signal(signal.SIGTERM)
   _, stderr = process.communicate(timeout=120)
-  assert process.returncode == train.PREEMPTED_EXIT_CODE, stderr.decode()[-2000:]
+  assert process.returncode == loop.PREEMPTED_EXIT_CODE, stderr.decode()[-2000:]
   stopped = sorted(int(s) for s in os.listdir(resumed / "checkpoints"))
   assert stopped and stopped[-1] < 400  # saved where it stopped
   assert b"preempted: checkpoint written at step" in stderr
@@ -60,10 +60,10 @@ def test_corrupt_newest_checkpoint_falls_back_to_the_previous(
     smoke_config, tmp_path, caplog):
   smoke_config.train.num_steps = 20
   smoke_config.train.checkpoint_every = 10
-  train.train_and_evaluate(smoke_config, str(tmp_path / "straight"))
+  loop.train_and_evaluate(smoke_config, str(tmp_path / "straight"))
   workdir = tmp_path / "run"
   smoke_config.train.max_steps_per_run = 0
-  train.train_and_evaluate(smoke_config, str(workdir))
+  loop.train_and_evaluate(smoke_config, str(workdir))
   # Damage step 20: truncate every array file of its state.
   for root, _, files in os.walk(workdir / "checkpoints" / "20" / "state"):
     for name in files:
@@ -71,7 +71,7 @@ def test_corrupt_newest_checkpoint_falls_back_to_the_previous(
         with open(os.path.join(root, name), "r+b") as f:
           f.truncate(3)
   smoke_config.train.num_steps = 20
-  train.train_and_evaluate(smoke_config, str(workdir))
+  loop.train_and_evaluate(smoke_config, str(workdir))
   assert "is unusable" in caplog.text
   assert "Resuming from the older checkpoint" in caplog.text
   assert _lines(workdir) == _lines(tmp_path / "straight")
@@ -82,14 +82,14 @@ def test_no_usable_checkpoint_is_an_error_not_a_fresh_start(smoke_config,
                                                              tmp_path):
   smoke_config.train.num_steps = 10
   smoke_config.train.checkpoint_every = 10
-  train.train_and_evaluate(smoke_config, str(tmp_path))
+  loop.train_and_evaluate(smoke_config, str(tmp_path))
   for root, _, files in os.walk(tmp_path / "checkpoints"):
     for name in files:
       with open(os.path.join(root, name), "r+b") as f:
         f.truncate(0)
-  from seq2seq_jax import checkpointing  # pylint: disable=g-import-not-at-top
+  from seq2seq_jax.training import checkpointing  # pylint: disable=g-import-not-at-top
   with pytest.raises(checkpointing.CheckpointError, match="no usable checkpoint"):
-    train.train_and_evaluate(smoke_config, str(tmp_path))
+    loop.train_and_evaluate(smoke_config, str(tmp_path))
 
 
 def _tiny_state():
@@ -108,13 +108,13 @@ BATCH = {"source": jnp.asarray([[4, 5, 6, 0]]),
 def test_nonfinite_loss_skips_the_update_and_is_counted(monkeypatch):
   state = _tiny_state()
   before = jax.tree.map(np.asarray, state.params)
-  real_sums = metrics_lib.sequence_sums
+  real_sums = losses.sequence_sums
 
   def poisoned(*args, **kwargs):
     loss, sums = real_sums(*args, **kwargs)
     return loss * jnp.nan, sums
 
-  monkeypatch.setattr(metrics_lib, "sequence_sums", poisoned)
+  monkeypatch.setattr(losses, "sequence_sums", poisoned)
   state, metrics = steps.train_step(state, BATCH, jax.random.PRNGKey(1))
   state, metrics = steps.train_step(state, BATCH, jax.random.PRNGKey(1))
   assert float(metrics["skipped"]) == 1.0
@@ -125,7 +125,7 @@ def test_nonfinite_loss_skips_the_update_and_is_counted(monkeypatch):
     np.testing.assert_array_equal(a, b)  # params untouched
   assert all(np.isfinite(x).all() for x in jax.tree.leaves(state.opt_state)
              if np.issubdtype(np.asarray(x).dtype, np.floating))
-  monkeypatch.setattr(metrics_lib, "sequence_sums", real_sums)
+  monkeypatch.setattr(losses, "sequence_sums", real_sums)
   state, metrics = steps.train_step(state, BATCH, jax.random.PRNGKey(1))
   assert float(metrics["skipped"]) == 0.0
   assert int(state.nonfinite_consecutive) == 0
@@ -137,33 +137,33 @@ def test_nonfinite_loss_skips_the_update_and_is_counted(monkeypatch):
 @pytest.mark.slow
 def test_training_stops_after_too_many_nonfinite_steps(smoke_config, tmp_path,
                                                        monkeypatch):
-  real_sums = metrics_lib.sequence_sums
-  monkeypatch.setattr(metrics_lib, "sequence_sums",
+  real_sums = losses.sequence_sums
+  monkeypatch.setattr(losses, "sequence_sums",
                       lambda *a, **k: (lambda r: (r[0] * jnp.nan, r[1]))(
                           real_sums(*a, **k)))
   smoke_config.train.max_consecutive_nonfinite = 3
   smoke_config.train.label_smoothing = 0.01  # a fresh trace of train_step
-  with pytest.raises(train.NonFiniteError, match="step 3: 3 consecutive"):
-    train.train_and_evaluate(smoke_config, str(tmp_path))
+  with pytest.raises(loop.NonFiniteError, match="step 3: 3 consecutive"):
+    loop.train_and_evaluate(smoke_config, str(tmp_path))
 
 
 def test_unwritable_workdir_fails_at_start(smoke_config, tmp_path):
   blocker = tmp_path / "a_file"
   blocker.write_text("not a directory")
-  from seq2seq_jax import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
+  from seq2seq_jax.training import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
   with pytest.raises(workdir_lib.WorkdirError, match="is not writable"):
-    train.train_and_evaluate(smoke_config, str(blocker / "run"))
+    loop.train_and_evaluate(smoke_config, str(blocker / "run"))
 
 
 @pytest.mark.slow
 def test_disk_full_at_save_is_a_clear_error_and_loses_nothing(
     smoke_config, tmp_path, monkeypatch):
   from orbax.checkpoint._src.handlers import json_checkpoint_handler  # pylint: disable=g-import-not-at-top
-  from seq2seq_jax import checkpointing  # pylint: disable=g-import-not-at-top
+  from seq2seq_jax.training import checkpointing  # pylint: disable=g-import-not-at-top
   smoke_config.train.num_steps = 30
   smoke_config.train.checkpoint_every = 10
   smoke_config.train.eval_every = 30
-  train.train_and_evaluate(smoke_config, str(tmp_path / "straight"))
+  loop.train_and_evaluate(smoke_config, str(tmp_path / "straight"))
   handler = json_checkpoint_handler.JsonCheckpointHandler
   real_save = handler._save_fn  # pylint: disable=protected-access
 
@@ -176,17 +176,17 @@ def test_disk_full_at_save_is_a_clear_error_and_loses_nothing(
   workdir = tmp_path / "run"
   with pytest.raises(checkpointing.CheckpointError,
                      match=r"could not write .*No space left on device"):
-    train.train_and_evaluate(smoke_config, str(workdir))
+    loop.train_and_evaluate(smoke_config, str(workdir))
   monkeypatch.setattr(handler, "_save_fn", real_save)
   assert sorted(os.listdir(workdir / "checkpoints"))[0] == "10"
-  train.train_and_evaluate(smoke_config, str(workdir))  # resumes from 10
+  loop.train_and_evaluate(smoke_config, str(workdir))  # resumes from 10
   assert _lines(workdir) == _lines(tmp_path / "straight")
 
 
 def test_logged_learning_rate_is_the_one_applied_when_steps_are_skipped(
     smoke_config, tmp_path, monkeypatch):
-  real_sums = metrics_lib.sequence_sums
-  monkeypatch.setattr(metrics_lib, "sequence_sums",
+  real_sums = losses.sequence_sums
+  monkeypatch.setattr(losses, "sequence_sums",
                       lambda *a, **k: (lambda r: (r[0] * jnp.nan, r[1]))(
                           real_sums(*a, **k)))
   smoke_config.train.max_consecutive_nonfinite = 100
@@ -194,7 +194,7 @@ def test_logged_learning_rate_is_the_one_applied_when_steps_are_skipped(
   smoke_config.train.num_steps = 10
   smoke_config.train.log_every = 5
   smoke_config.train.eval_every = 10
-  train.train_and_evaluate(smoke_config, str(tmp_path))
+  loop.train_and_evaluate(smoke_config, str(tmp_path))
   lines = [r for r in reporting.read(str(tmp_path)) if r["split"] == "train"]
   schedule = optimizer_lib.learning_rate_schedule(
       settings_lib.from_config(smoke_config).train)

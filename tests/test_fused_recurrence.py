@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from seq2seq_jax.recurrent import RecurrentLayer
+from seq2seq_jax.models.recurrent import RecurrentLayer
 
 BATCH, TIME, FEATURES, HIDDEN = 3, 7, 4, 5
 

@@ -39,7 +39,7 @@ def test_word_vocabulary_never_crashes_and_maps_unknowns_to_unk(text):
 
 
 class _FakeRun:
-  """Just what inference.encode_sources reads."""
+  """Just what trained_run.encode_sources reads."""
 
   def __init__(self, reverse):
     self.source_vocab = tokenizers.WordVocabulary.build(["a b c d e"])
@@ -59,9 +59,9 @@ class _FakeRun:
 @given(texts=st.lists(st.text(max_size=200), min_size=1, max_size=5),
        reverse=st.booleans())
 def test_translate_inputs_are_truncated_never_rejected(texts, reverse):
-  from seq2seq_jax import inference  # pylint: disable=g-import-not-at-top
+  from seq2seq_jax.inference import trained_run  # pylint: disable=g-import-not-at-top
   run = _FakeRun(reverse)
-  rows = inference.encode_sources(run, texts)
+  rows = trained_run.encode_sources(run, texts)
   assert rows.shape == (len(texts), 6)
   for row, text in zip(rows, texts):
     ids = run.source_vocab.encode(text)[:6]  # truncated to the model's limit

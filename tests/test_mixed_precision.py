@@ -7,11 +7,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from configs import base
-from seq2seq_jax import optimizer as optimizer_lib
+from configs import default
 from seq2seq_jax import settings
-from seq2seq_jax import steps
-from seq2seq_jax.model import Seq2Seq
+from seq2seq_jax.models.seq2seq import Seq2Seq
+from seq2seq_jax.training import optimizer as optimizer_lib
+from seq2seq_jax.training import steps
 
 VARIANTS = [
     dict(cell="lstm", attention="none", recurrence="fused"),
@@ -25,7 +25,7 @@ VARIANTS = [
 
 
 def _state(model_overrides, dtype):
-  config = base.get_config()
+  config = default.get_config()
   config.model.hidden_size = 32
   config.model.embedding_size = 16
   for key, value in model_overrides.items():
@@ -92,7 +92,7 @@ def test_one_bfloat16_step_for_every_bridge_attention_and_forcing(
 
 
 def test_unknown_dtype_is_a_config_error():
-  config = base.get_config()
+  config = default.get_config()
   config.train.dtype = "float16"
   with pytest.raises(settings.ConfigError, match="train.dtype.*bfloat16"):
     settings.from_config(config)

@@ -25,7 +25,7 @@ def _free_port() -> int:
 
 
 def _command(workdir, tfds_dir, *extra):
-  return [sys.executable, "-m", "seq2seq_jax.main", "--config=configs/smoke.py",
+  return [sys.executable, "-m", "seq2seq_jax.train", "--config=configs/smoke.py",
           f"--workdir={workdir}", f"--config.data.tfds_data_dir={tfds_dir}",
           *STEPS, *extra]
 

@@ -12,14 +12,14 @@ SCRIPT = """
 import json, sys
 import jax
 from configs import smoke
-from seq2seq_jax import train, reporting
+from seq2seq_jax.training import loop, reporting
 config = smoke.get_config()
 config.data.tfds_data_dir = sys.argv[2]
 config.train.num_steps = 20
 config.train.log_every = 5
 config.train.eval_every = 20
 print("DEVICES", jax.device_count())
-train.train_and_evaluate(config, sys.argv[1])
+loop.train_and_evaluate(config, sys.argv[1])
 """
 
 

@@ -10,7 +10,7 @@ from tests.conftest import ROOT
 # Python signal handler cannot help (as in a barrier whose peer is gone).
 _STUCK = """
 import os, signal, sys, threading
-from seq2seq_jax import preemption
+from seq2seq_jax.training import preemption
 with preemption.StopSignal(grace_seconds={grace}) as stop:
   print("ready", flush=True)
   threading.Event().wait()
@@ -49,7 +49,7 @@ def test_a_stuck_graceful_stop_ends_after_the_grace_period():
 
 
 def test_the_loop_sees_the_first_signal():
-  from seq2seq_jax import preemption  # pylint: disable=g-import-not-at-top
+  from seq2seq_jax.training import preemption  # pylint: disable=g-import-not-at-top
   import os  # pylint: disable=g-import-not-at-top
   with preemption.StopSignal() as stop:
     assert stop.received is None

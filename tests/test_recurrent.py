@@ -4,8 +4,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from seq2seq_jax.cells import get_cell
-from seq2seq_jax.recurrent import RecurrentLayer
+from seq2seq_jax.models.cells import get_cell
+from seq2seq_jax.models.recurrent import RecurrentLayer
 
 BATCH, TIME, FEATURES, HIDDEN = 2, 6, 3, 5
 

@@ -1,7 +1,7 @@
 """BLEU and chrF through sacrebleu."""
 import pytest
 
-from seq2seq_jax import text_metrics
+from seq2seq_jax.inference import text_metrics
 
 
 def test_identical_hypotheses_score_100():

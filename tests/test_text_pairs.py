@@ -6,6 +6,7 @@ import unicodedata
 
 import pytest
 
+from seq2seq_jax.data import splitting
 from seq2seq_jax.data import text_pairs
 from seq2seq_jax.data import translation_builder
 from seq2seq_jax.data.text_pairs import DataError
@@ -168,22 +169,22 @@ def test_orient_switches_direction():
 
 def test_split_of_is_deterministic_and_follows_fractions():
   sentences = [f"sentence number {i}" for i in range(20000)]
-  splits = [text_pairs.split_of(s, (0.8, 0.1, 0.1)) for s in sentences]
-  assert splits == [text_pairs.split_of(s, (0.8, 0.1, 0.1)) for s in sentences]
+  splits = [splitting.split_of(s, (0.8, 0.1, 0.1)) for s in sentences]
+  assert splits == [splitting.split_of(s, (0.8, 0.1, 0.1)) for s in sentences]
   counts = collections.Counter(splits)
   # Binomial std of the train share is 0.0028; 0.015 is over 5 sigma.
   assert abs(counts["train"] / 20000 - 0.8) < 0.015
   assert abs(counts["test"] / 20000 - 0.1) < 0.015
-  assert {text_pairs.split_of(s, (1.0, 0.0, 0.0)) for s in sentences[:100]} == {"train"}
-  assert {text_pairs.split_of(s, (0.0, 0.0, 1.0)) for s in sentences[:100]} == {"test"}
-  assert {text_pairs.split_of(s, (0.5, 0.5, 0.0)) for s in sentences[:100]} == {
+  assert {splitting.split_of(s, (1.0, 0.0, 0.0)) for s in sentences[:100]} == {"train"}
+  assert {splitting.split_of(s, (0.0, 0.0, 1.0)) for s in sentences[:100]} == {"test"}
+  assert {splitting.split_of(s, (0.5, 0.5, 0.0)) for s in sentences[:100]} == {
       "train", "validation"}
 
 
 @pytest.mark.parametrize("fractions", [(0.5, 0.5), (0.8, 0.3, 0.1), (1.2, -0.1, -0.1)])
 def test_split_of_rejects_bad_fractions(fractions):
   with pytest.raises(ValueError, match="summing to 1"):
-    text_pairs.split_of("x", fractions)
+    splitting.split_of("x", fractions)
 
 
 @needs_eng_fra
@@ -199,7 +200,7 @@ def test_real_file_splits_are_disjoint_by_source(source_language):
   pairs, _ = text_pairs.read_tsv_pairs(ENG_FRA)
   oriented = text_pairs.orient(pairs, source_language=source_language,
                                other_language="fr")
-  splits = text_pairs.split_pairs(oriented)
+  splits = splitting.split_pairs(oriented)
   assert sum(len(v) for v in splits.values()) == len(pairs)
   where = collections.defaultdict(set)
   for name, split in splits.items():

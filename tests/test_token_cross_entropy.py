@@ -5,7 +5,7 @@ import numpy as np
 import optax
 import pytest
 
-from seq2seq_jax import metrics
+from seq2seq_jax.training import losses
 
 
 def _reference(logits, targets, label_smoothing):
@@ -27,7 +27,7 @@ def _data(seed=0, shape=(3, 5), vocab=11, scale=3.0):
 @pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
 def test_values_match_optax(label_smoothing):
   logits, targets = _data()
-  got = metrics.token_cross_entropy(logits, targets, label_smoothing)
+  got = losses.token_cross_entropy(logits, targets, label_smoothing)
   want = _reference(logits, targets, label_smoothing)
   for g, w in zip(got, want):
     np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5)
@@ -46,7 +46,7 @@ def test_gradient_matches_autodiff_for_both_outputs(label_smoothing):
       return jnp.sum(loss * w_loss) + jnp.sum(nll * w_nll)
     return f
 
-  got = jax.grad(objective(metrics.token_cross_entropy))(logits)
+  got = jax.grad(objective(losses.token_cross_entropy))(logits)
   want = jax.grad(objective(_reference))(logits)
   np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
   assert float(jnp.abs(got).max()) > 1e-3  # the check is not vacuous
@@ -54,14 +54,14 @@ def test_gradient_matches_autodiff_for_both_outputs(label_smoothing):
 
 def test_ties_are_not_all_correct():
   logits = jnp.zeros((2, 5))  # every class ties: argmax is class 0
-  _, _, correct = metrics.token_cross_entropy(logits, jnp.asarray([0, 3]))
+  _, _, correct = losses.token_cross_entropy(logits, jnp.asarray([0, 3]))
   np.testing.assert_array_equal(correct, [1.0, 0.0])
 
 
 def test_extreme_logits_stay_finite():
   logits, targets = _data(seed=3, scale=1e4)
-  loss, nll, _ = metrics.token_cross_entropy(logits, targets, 0.1)
-  grad = jax.grad(lambda x: metrics.token_cross_entropy(x, targets, 0.1)[0].sum())(
+  loss, nll, _ = losses.token_cross_entropy(logits, targets, 0.1)
+  grad = jax.grad(lambda x: losses.token_cross_entropy(x, targets, 0.1)[0].sum())(
       logits)
   assert np.all(np.isfinite(loss)) and np.all(np.isfinite(nll))
   assert np.all(np.isfinite(grad))
@@ -69,7 +69,7 @@ def test_extreme_logits_stay_finite():
 
 def test_bfloat16_logits_get_a_bfloat16_gradient():
   logits, targets = _data(seed=4)
-  grad = jax.grad(lambda x: metrics.token_cross_entropy(x, targets)[0].sum())(
+  grad = jax.grad(lambda x: losses.token_cross_entropy(x, targets)[0].sum())(
       logits.astype(jnp.bfloat16))
   assert grad.dtype == jnp.bfloat16
   want = jax.grad(lambda x: _reference(x, targets, 0.0)[0].sum())(logits)
@@ -80,6 +80,6 @@ def test_padding_gets_zero_gradient_through_sequence_sums():
   logits, targets = _data(seed=5)
   targets = targets.at[:, 3:].set(0)  # PAD_ID
   targets = targets.at[:, :3].set(jnp.maximum(targets[:, :3], 1))
-  grad = jax.grad(lambda x: metrics.sequence_sums(x, targets, 0.1)[0])(logits)
+  grad = jax.grad(lambda x: losses.sequence_sums(x, targets, 0.1)[0])(logits)
   assert float(jnp.abs(grad[:, 3:]).max()) == 0.0
   assert float(jnp.abs(grad[:, :3]).min()) > 0.0

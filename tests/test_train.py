@@ -7,15 +7,15 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from seq2seq_jax import reporting
-from seq2seq_jax import train
-from seq2seq_jax import workdir as workdir_lib
+from seq2seq_jax.training import loop
+from seq2seq_jax.training import reporting
+from seq2seq_jax.training import workdir as workdir_lib
 
 
 def _run(config, workdir, **train_overrides):
   for key, value in train_overrides.items():
     config.train[key] = value
-  return train.train_and_evaluate(config, str(workdir))
+  return loop.train_and_evaluate(config, str(workdir))
 
 
 def _final_params(workdir):
@@ -60,8 +60,8 @@ def test_fixed_seed_gives_identical_metrics(smoke_config, tmp_path):
 
 @pytest.mark.parametrize("overrides", [
     {},  # the smoke model
-    {"model.cell": "gru", "model.dropout": 0.3, "train.teacher_forcing": 0.5},
-    {"train.batch_tokens": 96, "data.pad_multiple": 2},
+    {"model.cell": "gru", "model.dropout": 0.3, "loop.teacher_forcing": 0.5},
+    {"loop.batch_tokens": 96, "data.pad_multiple": 2},
 ])
 def test_resume_equals_uninterrupted_run(smoke_config, tmp_path, overrides):
   for key, value in overrides.items():

@@ -6,10 +6,10 @@ import pytest
 
 from configs import multi30k
 from seq2seq_jax import settings as settings_lib
-from seq2seq_jax import train
 from seq2seq_jax.data import pipeline
 from seq2seq_jax.data import translation
 from seq2seq_jax.data.text_pairs import DataError
+from seq2seq_jax.training import loop
 from configs import eng_fra_tutorial
 
 
@@ -63,12 +63,12 @@ def test_training_shapes_come_from_the_capped_training_split(tmp_path,
   config = multi30k.get_config()
   config.data.path = _multi30k_dir(str(tmp_path / "m30k"), [long_test] * 3)
   config.data.max_words = 100  # the default; the config's own 50 is lower
-  config.data.vocab_min_count = 1
+  config.data.vocab.min_count = 1
   config.data.tfds_data_dir = tfds_dir
   s = settings_lib.from_config(config)
   os.makedirs(tmp_path / "run")
   with caplog.at_level("WARNING"):
-    corpus, train_shapes, _ = train._set_up_data(s, str(tmp_path / "run"),  # pylint: disable=protected-access
+    corpus, train_shapes, _ = loop._set_up_data(s, str(tmp_path / "run"),  # pylint: disable=protected-access
                                                  primary=True)
   assert len(corpus.splits["train"]) == 60  # the 150-word pair was dropped
   assert len(corpus.splits["test"]) == 103  # test sets stay complete

@@ -6,7 +6,7 @@ import os
 import pytest
 import tensorflow_datasets as tfds
 
-from seq2seq_jax.data import text_pairs
+from seq2seq_jax.data import splitting
 from seq2seq_jax.data import translation_builder as tb
 from seq2seq_jax.data.text_pairs import DataError
 
@@ -49,7 +49,7 @@ def test_tsv_builds_into_data_sources(tmp_path, source_language):
   got = {name: _records(source) for name, source in sources.items()}
   assert sorted(sum(got.values(), [])) == sorted(pairs)
   for name, records in got.items():
-    assert records and all(text_pairs.split_of(s, FRACTIONS) == name for s, _ in records)
+    assert records and all(splitting.split_of(s, FRACTIONS) == name for s, _ in records)
 
 
 def test_tsv_tutorial_preset(tmp_path):
@@ -224,7 +224,7 @@ def test_pairs_sharing_a_target_stay_in_one_split(tmp_path):
     for _, source, target in records:
       for key in (("s", source), ("t", target)):
         assert where.setdefault(key, name) == name, key
-  overlap = text_pairs.overlap({n: [(s, t) for _, s, t in r]
+  overlap = splitting.overlap({n: [(s, t) for _, s, t in r]
                                 for n, r in splits.items()})
   assert overlap == {"validation": {"source": 0, "target": 0},
                      "test": {"source": 0, "target": 0}}

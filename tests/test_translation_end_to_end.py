@@ -7,9 +7,9 @@ import sys
 import pytest
 
 from configs import eng_fra_tutorial
-from seq2seq_jax import reporting
-from seq2seq_jax import train
-from seq2seq_jax import workdir as workdir_lib
+from seq2seq_jax.training import loop
+from seq2seq_jax.training import reporting
+from seq2seq_jax.training import workdir as workdir_lib
 from tests.conftest import ROOT, SHARED_DATA
 
 ENG_FRA = os.path.join(SHARED_DATA, "eng-fra", "eng-fra.txt")
@@ -52,7 +52,7 @@ def _cli(module, *args, stdin=None):
 def test_train_evaluate_translate(tmp_path, tfds_dir):
   path = _corpus(tmp_path / "pairs.txt")
   workdir = str(tmp_path / "run")
-  train.train_and_evaluate(_config(path, tfds_dir), workdir)
+  loop.train_and_evaluate(_config(path, tfds_dir), workdir)
   records = reporting.read(workdir)
   test_line = [r for r in records if r["split"] == "test"][-1]
   for key in ("bleu", "chrf", "bleu_lowercase", "perplexity"):
@@ -88,12 +88,12 @@ def test_resuming_on_other_data_is_refused(tmp_path, tfds_dir):
   workdir = str(tmp_path / "run")
   config = _config(path, tfds_dir)
   config.train.num_steps = 5
-  train.train_and_evaluate(config, workdir)
+  loop.train_and_evaluate(config, workdir)
   _corpus(tmp_path / "pairs.txt", skip=20000)  # same path, other sentences
   config.train.num_steps = 10
   with pytest.raises(workdir_lib.WorkdirError,
                      match="trained on .* but the data now prepares as"):
-    train.train_and_evaluate(config, workdir)
+    loop.train_and_evaluate(config, workdir)
 
 
 def test_missing_data_file_is_a_config_error(tmp_path, tfds_dir):

@@ -10,11 +10,11 @@ import time
 
 import pytest
 
-from seq2seq_jax import optimizer as optimizer_lib
-from seq2seq_jax import reporting
 from seq2seq_jax import settings as settings_lib
-from seq2seq_jax import train
-from seq2seq_jax import workdir as workdir_lib
+from seq2seq_jax.training import loop
+from seq2seq_jax.training import optimizer as optimizer_lib
+from seq2seq_jax.training import reporting
+from seq2seq_jax.training import workdir as workdir_lib
 from tests.conftest import ROOT
 
 
@@ -25,7 +25,7 @@ def test_a_second_run_on_a_locked_workdir_fails_at_once(smoke_config,
   with workdir_lib.lock(workdir):
     start = time.monotonic()
     with pytest.raises(workdir_lib.WorkdirError) as error:
-      train.train_and_evaluate(smoke_config, workdir)
+      loop.train_and_evaluate(smoke_config, workdir)
     assert time.monotonic() - start < 10
   message = str(error.value)
   assert "is in use by another run" in message
@@ -37,7 +37,7 @@ def test_the_lock_of_a_killed_run_does_not_block_the_next(tmp_path):
   workdir = str(tmp_path)
   holder = subprocess.Popen(
       [sys.executable, "-c",
-       "import sys, time; from seq2seq_jax import workdir as w\n"
+       "import sys, time; from seq2seq_jax.training import workdir as w\n"
        f"with w.lock({workdir!r}):\n  print('locked', flush=True)\n"
        "  time.sleep(600)"],
       cwd=ROOT, stdout=subprocess.PIPE, text=True)
@@ -56,10 +56,10 @@ def test_a_failed_start_does_not_poison_the_workdir(smoke_config, tmp_path):
   smoke_config.train.num_steps = 5
   smoke_config.train.batch_size = 4000  # more than the 2,000 examples
   with pytest.raises(settings_lib.ConfigError, match="fewer than"):
-    train.train_and_evaluate(smoke_config, workdir)
+    loop.train_and_evaluate(smoke_config, workdir)
   smoke_config.train.batch_size = 32
   smoke_config.model.hidden_size = 24  # also a model change: no checkpoint yet
-  train.train_and_evaluate(smoke_config, workdir)
+  loop.train_and_evaluate(smoke_config, workdir)
   assert max(r["step"] for r in reporting.read(workdir)) == 5
   with open(os.path.join(workdir, "config.json"), encoding="utf-8") as f:
     assert json.load(f)["model"]["hidden_size"] == 24
@@ -70,14 +70,14 @@ def test_extending_a_run_keeps_its_learning_rate_schedule(smoke_config,
   workdir = str(tmp_path / "run")
   smoke_config.train.num_steps = 20
   smoke_config.train.log_every = 5
-  train.train_and_evaluate(smoke_config, workdir)
+  loop.train_and_evaluate(smoke_config, workdir)
   smoke_config.train.num_steps = 40
   with pytest.raises(workdir_lib.WorkdirError,
                      match=r"config.train.num_steps: .*cosine .* over 20 steps"
                      r".*schedule_steps=20"):
-    train.train_and_evaluate(smoke_config, workdir)
+    loop.train_and_evaluate(smoke_config, workdir)
   smoke_config.train.schedule_steps = 20
-  train.train_and_evaluate(smoke_config, workdir)
+  loop.train_and_evaluate(smoke_config, workdir)
   rates = {r["step"]: r["learning_rate"] for r in reporting.read(workdir)
            if r["split"] == "train"}
   schedule = optimizer_lib.learning_rate_schedule(
@@ -90,13 +90,13 @@ def test_extending_a_run_keeps_its_learning_rate_schedule(smoke_config,
 def test_a_finished_run_is_reported_not_rerun(smoke_config, tmp_path, caplog):
   workdir = str(tmp_path / "run")
   smoke_config.train.num_steps = 10
-  results = train.train_and_evaluate(smoke_config, workdir)
+  results = loop.train_and_evaluate(smoke_config, workdir)
   lines = reporting.read(workdir)
   with open(os.path.join(workdir, "run_info.json"), encoding="utf-8") as f:
     info = json.load(f)
   caplog.clear()
   with caplog.at_level("INFO"):
-    again = train.train_and_evaluate(smoke_config, workdir)
+    again = loop.train_and_evaluate(smoke_config, workdir)
   assert again == pytest.approx(results)
   assert "is complete: trained to step 10" in caplog.text
   assert "metrics.jsonl" in caplog.text

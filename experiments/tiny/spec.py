@@ -5,9 +5,9 @@ OVERRIDES = {
     "train.eval_every": 10,
     "train.checkpoint_every": 10,
     "train.log_every": 5,
-    "data.num_train": 500,
-    "data.num_validation": 50,
-    "data.num_test": 50,
+    "data.synthetic.num_train": 500,
+    "data.synthetic.num_validation": 50,
+    "data.synthetic.num_test": 50,
 }
 GRID = {"model.cell": ["lstm", "gru"]}
 SEEDS = [0, 1]

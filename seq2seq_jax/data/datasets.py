@@ -11,10 +11,12 @@ from seq2seq_jax.data.corpus import Corpus, read_all, tokenize
 
 def _spec(data) -> synthetic.TaskSpec:
   return synthetic.TaskSpec(
-      task=data.task, min_length=data.min_length, max_length=data.max_length,
-      num_symbols=data.num_symbols, num_train=data.num_train,
-      num_validation=data.num_validation, num_test=data.num_test,
-      seed=data.generator_seed)
+      task=data.task, min_length=data.synthetic.min_length,
+      max_length=data.synthetic.max_length,
+      num_symbols=data.synthetic.num_symbols,
+      num_train=data.synthetic.num_train,
+      num_validation=data.synthetic.num_validation,
+      num_test=data.synthetic.num_test, seed=data.synthetic.seed)
 
 
 def load_synthetic(data, vocabularies=None) -> Corpus:

@@ -110,29 +110,33 @@ def validate(spec: TaskSpec) -> None:
     raise ValueError(f"config.data.task: unknown task {spec.task!r}; valid: "
                      f"{', '.join(sorted(GENERATORS))}")
   if spec.min_length < 1:
-    raise ValueError("config.data.min_length: must be >= 1 (empty sequences "
-                     f"are not allowed), got {spec.min_length}")
+    raise ValueError("config.data.synthetic.min_length: must be >= 1 (empty "
+                     f"sequences are not allowed), got {spec.min_length}")
   if spec.max_length < spec.min_length:
-    raise ValueError(f"config.data.max_length: must be >= data.min_length "
-                     f"({spec.min_length}), got {spec.max_length}")
+    raise ValueError("config.data.synthetic.max_length: must be >= "
+                     f"data.synthetic.min_length ({spec.min_length}), got "
+                     f"{spec.max_length}")
   for name, size in spec.split_sizes.items():
     if size < 1:
       option = "num_" + name
-      raise ValueError(f"config.data.{option}: must be positive, got {size}")
+      raise ValueError(f"config.data.synthetic.{option}: must be positive, "
+                       f"got {size}")
   if spec.task != "addition" and not 1 <= spec.num_symbols <= MAX_SYMBOL_VOCAB:
-    raise ValueError(f"config.data.num_symbols: must be in [1, {MAX_SYMBOL_VOCAB}]"
-                     f" for task {spec.task!r}, got {spec.num_symbols}")
+    raise ValueError("config.data.synthetic.num_symbols: must be in "
+                     f"[1, {MAX_SYMBOL_VOCAB}] for task {spec.task!r}, got "
+                     f"{spec.num_symbols}")
   if spec.task == "addition" and spec.max_length > 18:
-    raise ValueError("config.data.max_length: addition supports at most 18 "
-                     f"digits per operand, got {spec.max_length}")
+    raise ValueError("config.data.synthetic.max_length: addition supports at "
+                     f"most 18 digits per operand, got {spec.max_length}")
   total = sum(spec.split_sizes.values())
   # Rejection sampling needs headroom; half the space keeps it fast.
   if total > num_possible_sources(spec) // 2:
     raise ValueError(
         f"config.data: {total} unique examples requested but task "
         f"{spec.task!r} with lengths {spec.min_length}-{spec.max_length} has only "
-        f"{num_possible_sources(spec)} distinct sources; lower data.num_train/"
-        "num_validation/num_test or raise data.max_length / data.num_symbols")
+        f"{num_possible_sources(spec)} distinct sources; lower "
+        "data.synthetic.num_train/num_validation/num_test or raise "
+        "data.synthetic.max_length / data.synthetic.num_symbols")
 
 
 def generate(spec: TaskSpec) -> Dict[str, List[Example]]:

@@ -57,17 +57,17 @@ def validate(data) -> None:
                      f"valid: {', '.join(PRESETS)}")
   if data.preset == "tutorial" and data.task != "tsv":
     raise ValueError("config.data.preset: 'tutorial' applies to task 'tsv' only")
-  if data.vocab_kind not in tokenizers.BUILDERS:
-    raise ValueError(f"config.data.vocab_kind: unknown kind {data.vocab_kind!r};"
+  if data.vocab.kind not in tokenizers.BUILDERS:
+    raise ValueError(f"config.data.vocab.kind: unknown kind {data.vocab.kind!r};"
                      f" valid: {', '.join(sorted(tokenizers.BUILDERS))}")
-  if data.vocab_kind == "sentencepiece" and data.vocab_size <= 0:
-    raise ValueError("config.data.vocab_size: sentencepiece needs a size > 0")
-  if data.vocab_size < 0 or data.vocab_min_count < 1:
-    raise ValueError("config.data.vocab_size must be >= 0 and "
-                     "config.data.vocab_min_count >= 1")
-  if data.sentencepiece_model not in tokenizers.MODEL_TYPES:
-    raise ValueError(f"config.data.sentencepiece_model: unknown "
-                     f"{data.sentencepiece_model!r}; valid: "
+  if data.vocab.kind == "sentencepiece" and data.vocab.size <= 0:
+    raise ValueError("config.data.vocab.size: sentencepiece needs a size > 0")
+  if data.vocab.size < 0 or data.vocab.min_count < 1:
+    raise ValueError("config.data.vocab.size must be >= 0 and "
+                     "config.data.vocab.min_count >= 1")
+  if data.vocab.sentencepiece_model not in tokenizers.MODEL_TYPES:
+    raise ValueError(f"config.data.vocab.sentencepiece_model: unknown "
+                     f"{data.vocab.sentencepiece_model!r}; valid: "
                      f"{', '.join(tokenizers.MODEL_TYPES)}")
   if data.min_words < 0 or data.max_words < 0:
     raise ValueError("config.data.min_words / max_words: must be >= 0")
@@ -161,13 +161,14 @@ def build_vocabularies(data, train: List[Pair]) -> Tuple[Vocabulary, Vocabulary]
 
   def build(texts):
     return tokenizers.build_vocabulary(
-        data.vocab_kind, texts, vocab_size=data.vocab_size or None,
-        min_count=data.vocab_min_count, model_type=data.sentencepiece_model,
+        data.vocab.kind, texts, vocab_size=data.vocab.size or None,
+        min_count=data.vocab.min_count,
+        model_type=data.vocab.sentencepiece_model,
         pretokenizer=pretokenizer)
 
   sources = [s for s, _ in train]
   targets = [t for _, t in train]
-  if data.shared_vocab:
+  if data.vocab.shared:
     shared = build(sources + targets)
     return shared, shared
   return build(sources), build(targets)

@@ -4,7 +4,7 @@ Two local builders, each with one BuilderConfig per parameter combination,
 named after the values, a hash of every option and a hash of the input files'
 contents, so a changed option or an edited file never reuses a stale build:
   * TsvTranslation: an `english<TAB>other` file (e.g. eng-fra.txt), split by
-    connected groups of pairs (text_pairs.split_pairs), so that no source or
+    connected groups of pairs (splitting.split_pairs), so that no source or
     target sentence of validation or test occurs in training.
   * Multi30kTranslation: Multi30k's aligned `{train,val,test_2016_flickr}.{lang}`.
 Records are {'source': str, 'target': str, 'line': int}, each split in the
@@ -25,6 +25,7 @@ from absl import logging
 import numpy as np
 import tensorflow_datasets as tfds
 
+from seq2seq_jax.data import splitting
 from seq2seq_jax.data import text_pairs
 from seq2seq_jax.data.corpus import as_text
 from seq2seq_jax.data.text_pairs import DataError, Pair
@@ -61,7 +62,7 @@ class TsvSpec:
   min_length: int = 1
   max_length: Optional[int] = None
   english_prefixes: Tuple[str, ...] = ()
-  fractions: Tuple[float, float, float] = text_pairs.DEFAULT_FRACTIONS
+  fractions: Tuple[float, float, float] = splitting.DEFAULT_FRACTIONS
   strict: bool = False  # a malformed line is an error, not a counted reject
 
 
@@ -126,7 +127,7 @@ def tsv_splits(spec: TsvSpec) -> Tuple[Dict[str, List[NumberedPair]],
                                other_language=spec.other_language)
   lines = [lines[i] for i in kept]
   splits = {name: [(lines[i],) + oriented[i] for i in indices]
-            for name, indices in text_pairs.split_indices(
+            for name, indices in splitting.split_indices(
                 oriented, spec.fractions).items()}
   _require_nonempty(splits, report, spec.path)
   return splits, report
@@ -225,7 +226,7 @@ def _dataset_info(builder) -> tfds.core.DatasetInfo:
 
 
 def _overlap_text(splits) -> str:
-  overlap = text_pairs.overlap({name: [(s, t) for _, s, t in pairs]
+  overlap = splitting.overlap({name: [(s, t) for _, s, t in pairs]
                                 for name, pairs in splits.items()})
   return "; overlap with train (sources/targets): " + ", ".join(
       f"{name} {o['source']}/{o['target']}" for name, o in overlap.items())
@@ -295,7 +296,7 @@ def _prepare(builder) -> Prepared:
     logging.info("%s", report)
   return Prepared(
       sources={split: builder.as_data_source(split=split)
-               for split in text_pairs.SPLITS},
+               for split in splitting.SPLITS},
       report=report, counts=json.loads(metadata.get(BUILD_COUNTS, "{}")),
       name=f"{builder.name}/{builder.builder_config.name}:{builder.version}")
 
@@ -337,7 +338,7 @@ class TranslationSource:
 
 def load_tfds_translation(name: str, *, source_language: str, target_language: str,
                           data_dir: Optional[str],
-                          tfds_splits: Tuple[str, str, str] = text_pairs.SPLITS,
+                          tfds_splits: Tuple[str, str, str] = splitting.SPLITS,
                           download: bool = False) -> Dict[str, TranslationSource]:
   """Any prepared TFDS translation dataset, e.g. 'wmt14_translate/de-en'.
 
@@ -355,7 +356,7 @@ def load_tfds_translation(name: str, *, source_language: str, target_language: s
   # TFDS registers its built-in translation builders lazily, on this import.
   importlib.import_module("tensorflow_datasets.translate")
   sources = {}
-  for split, tfds_split in zip(text_pairs.SPLITS, tfds_splits):
+  for split, tfds_split in zip(splitting.SPLITS, tfds_splits):
     source = tfds.data_source(name, split=tfds_split, data_dir=data_dir,
                               download=download)
     languages = list(source.dataset_info.features.keys())

@@ -3,12 +3,12 @@ from typing import Dict, List, Optional, Tuple
 
 import jax
 
-from seq2seq_jax import metrics as metrics_lib
-from seq2seq_jax import partitioning
-from seq2seq_jax import steps
-from seq2seq_jax import text_metrics
 from seq2seq_jax.data import pipeline
 from seq2seq_jax.data.corpus import Split
+from seq2seq_jax.inference import text_metrics
+from seq2seq_jax.training import losses
+from seq2seq_jax.training import partitioning
+from seq2seq_jax.training import steps
 
 Sample = Tuple[str, str, str]  # source, reference, prediction
 
@@ -56,9 +56,9 @@ def evaluate(state, split: Split, *, batch_size: int, source_length: int,
   total = None
   for batch in pipeline.eval_batches(split, batch_size, source_length,
                                      target_length, reverse_source):
-    total = metrics_lib.add(
+    total = losses.add(
         total, steps.jit_eval_step(state, _to_devices(batch, mesh)))
-  results = metrics_lib.finalize(total)
+  results = losses.finalize(total)
   hypotheses = decode_split(
       state, split, batch_size=batch_size, source_length=source_length,
       target_length=target_length, reverse_source=reverse_source,

@@ -10,10 +10,10 @@ import flax.linen as nn
 import jax
 
 from seq2seq_jax import settings as settings_lib
-from seq2seq_jax.bridge import Bridge
 from seq2seq_jax.data.vocabulary import PAD_ID
-from seq2seq_jax.decoder import DecodeCarry, Decoder
-from seq2seq_jax.encoder import Encoder
+from seq2seq_jax.models.bridge import Bridge
+from seq2seq_jax.models.decoder import DecodeCarry, Decoder
+from seq2seq_jax.models.encoder import Encoder
 
 
 class Seq2Seq(nn.Module):
@@ -75,8 +75,8 @@ class Seq2Seq(nn.Module):
   def decode_step(self, carry: DecodeCarry, tokens: jax.Array):
     """One inference step: tokens [batch] -> (logits [batch, vocab], carry).
 
-    The search code's `step_fn` order (decoding.py, beam_search.py); the
-    decoder's own `step` returns (carry, logits), `nn.scan`'s order.
+    The search code's `step_fn` order (decoding/greedy.py and the others);
+    the decoder's own `step` returns (carry, logits), `nn.scan`'s order.
     """
     carry, logits = self.decoder.step(carry, tokens)
     return logits, carry

@@ -12,11 +12,11 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from seq2seq_jax import beam_search
-from seq2seq_jax import decoding
-from seq2seq_jax import metrics as metrics_lib
 from seq2seq_jax.data.vocabulary import BOS_ID, EOS_ID
-from seq2seq_jax.model import Seq2Seq
+from seq2seq_jax.decoding import beam_search
+from seq2seq_jax.decoding import greedy
+from seq2seq_jax.models.seq2seq import Seq2Seq
+from seq2seq_jax.training import losses
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,7 +104,7 @@ def train_step(state: TrainState, batch: Dict[str, jax.Array],
         state, params, batch["source"], batch["target_inputs"], train=True,
         teacher_forcing=state.options.teacher_forcing,
         rngs={"dropout": dropout_rng, "sampling": sampling_rng})
-    return metrics_lib.sequence_sums(logits, batch["target_outputs"],
+    return losses.sequence_sums(logits, batch["target_outputs"],
                                      state.options.label_smoothing)
 
   (loss, sums), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
@@ -131,7 +131,7 @@ def eval_step(state: TrainState, batch: Dict[str, jax.Array]) -> Dict[str, jax.A
   """Teacher-forced metric sums on a batch (no dropout)."""
   logits = _apply(state, state.params, batch["source"], batch["target_inputs"],
                   train=False)
-  return metrics_lib.sequence_sums(logits, batch["target_outputs"])[1]
+  return losses.sequence_sums(logits, batch["target_outputs"])[1]
 
 
 def _decoder(state: TrainState, source: jax.Array):
@@ -152,7 +152,7 @@ def greedy_predict(state: TrainState, source: jax.Array,
   Jit with `static_argnames="max_length"`.
   """
   step_fn, carry = _decoder(state, source)
-  return decoding.greedy_search(step_fn, carry, source.shape[0], max_length,
+  return greedy.greedy_search(step_fn, carry, source.shape[0], max_length,
                                 BOS_ID, EOS_ID)
 
 

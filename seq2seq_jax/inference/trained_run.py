@@ -13,14 +13,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from seq2seq_jax import checkpointing
-from seq2seq_jax import optimizer as optimizer_lib
 from seq2seq_jax import settings as settings_lib
-from seq2seq_jax import steps
-from seq2seq_jax import workdir as workdir_lib
 from seq2seq_jax.data import text_pairs
 from seq2seq_jax.data import tokenizers
-from seq2seq_jax.model import Seq2Seq
+from seq2seq_jax.models.seq2seq import Seq2Seq
+from seq2seq_jax.training import checkpointing
+from seq2seq_jax.training import optimizer as optimizer_lib
+from seq2seq_jax.training import steps
+from seq2seq_jax.training import workdir as workdir_lib
 
 CHECKPOINTS = ("best", "latest")
 

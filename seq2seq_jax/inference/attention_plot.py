@@ -9,10 +9,10 @@ from typing import List, Tuple
 import jax.numpy as jnp
 import numpy as np
 
-from seq2seq_jax import steps
 from seq2seq_jax.data.tokenizers import JOINER
 from seq2seq_jax.data.vocabulary import BOS_ID, EOS_ID
-from seq2seq_jax.model import Seq2Seq
+from seq2seq_jax.models.seq2seq import Seq2Seq
+from seq2seq_jax.training import steps
 
 
 def attention_matrix(run, text: str) -> Tuple[List[str], List[str], np.ndarray]:
@@ -29,8 +29,8 @@ def attention_matrix(run, text: str) -> Tuple[List[str], List[str], np.ndarray]:
   if run.settings.model.attention == "none":
     raise ValueError("this run has no attention (config.model.attention="
                      "'none'); there is nothing to plot")
-  from seq2seq_jax import inference  # pylint: disable=g-import-not-at-top
-  source = jnp.asarray(inference.encode_sources(run, [text]))
+  from seq2seq_jax.inference import trained_run  # pylint: disable=g-import-not-at-top
+  source = jnp.asarray(trained_run.encode_sources(run, [text]))
   length = int((source[0] != 0).sum())
   if length == 0:
     raise ValueError("empty input: nothing to plot")

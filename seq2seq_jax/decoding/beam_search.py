@@ -1,6 +1,6 @@
-"""Beam search and sampling over `step_fn(tokens, carry) -> (logits, carry)`.
+"""Beam search over `step_fn(tokens, carry) -> (logits, carry)`.
 
-Same interface as `decoding.greedy_search`: the search knows nothing of the
+Same interface as `greedy.greedy_search`: the search knows nothing of the
 model, the carry is any pytree whose leaves have a leading batch axis.
 
 What beam search returns (tests/test_beam_search.py checks it against
@@ -30,8 +30,8 @@ import jax
 import jax.numpy as jnp
 
 from seq2seq_jax.data.vocabulary import PAD_ID
-from seq2seq_jax import decoding
-from seq2seq_jax.decoding import StepFn
+from seq2seq_jax.decoding import greedy
+from seq2seq_jax.decoding.greedy import StepFn
 
 NEG_INF = -jnp.inf
 
@@ -119,7 +119,7 @@ def beam_search(step_fn: StepFn, carry: Any, batch_size: int, max_length: int,
                        f"got {logits.shape}")
     vocab = logits.shape[-1]
     logprob = jax.nn.log_softmax(
-        decoding.never_emit(logits.astype(jnp.float32), bos_id), axis=-1)
+        greedy.never_emit(logits.astype(jnp.float32), bos_id), axis=-1)
     candidates = (s.alive_logprob[:, :, None]
                   + logprob.reshape(batch_size, beam_size, vocab)
                   ).reshape(batch_size, beam_size * vocab)
@@ -176,38 +176,3 @@ def beam_search(step_fn: StepFn, carry: Any, batch_size: int, max_length: int,
   order = jnp.lexsort((-scores, incomplete), axis=-1)[:, :nbest]
   return (jnp.take_along_axis(seqs, order[:, :, None], axis=1),
           jnp.take_along_axis(scores, order, axis=1))
-
-
-def sample(step_fn: StepFn, carry: Any, batch_size: int, max_length: int,
-           bos_id: int, eos_id: int, *, rng: jax.Array,
-           temperature: float = 1.0) -> jax.Array:
-  """Ancestral sampling from softmax(logits / temperature), jittable.
-
-  Row r at step i draws with fold_in(fold_in(rng, r), i), so a row's sample
-  depends only on rng and the row's index, not on the batch size.
-
-  Args:
-    step_fn: (tokens [batch], carry) -> (logits [batch, vocab], carry).
-    carry: the initial carry, leaves [batch, ...].
-    batch_size: rows.
-    max_length: most tokens generated per row (EOS included).
-    bos_id, eos_id: start and end ids.
-    rng: a PRNG key.
-    temperature: > 0; towards 0 this approaches greedy search, 1 samples the
-      model's distribution.
-
-  Returns:
-    [batch, max_length] int32 tokens; EOS is kept, positions after it are PAD.
-  """
-  if isinstance(temperature, (int, float)) and temperature <= 0:
-    raise ValueError(f"temperature must be > 0, got {temperature}")
-  row_keys = jax.vmap(jax.random.fold_in, (None, 0))(
-      rng, jnp.arange(batch_size))
-
-  def choose(logits, i):
-    keys = jax.vmap(jax.random.fold_in, (0, None))(row_keys, i)
-    return jax.vmap(jax.random.categorical)(
-        keys, logits.astype(jnp.float32) / temperature)
-
-  return decoding.generate(step_fn, carry, batch_size, max_length, bos_id,
-                           eos_id, choose)

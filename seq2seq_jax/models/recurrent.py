@@ -20,9 +20,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from seq2seq_jax import cudnn_recurrence
-from seq2seq_jax.cells import Carry, get_cell
-from seq2seq_jax.fused_recurrence import fused_scan
+from seq2seq_jax.models import cudnn_recurrence
+from seq2seq_jax.models.cells import Carry, get_cell
+from seq2seq_jax.models.fused_recurrence import fused_scan
 
 IMPLEMENTATIONS = ("fused", "scan", "cudnn")
 

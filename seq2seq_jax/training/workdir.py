@@ -17,31 +17,16 @@ import time
 from typing import Any, Dict, Iterator, Optional
 
 from seq2seq_jax import files
-from seq2seq_jax import checkpointing
-from seq2seq_jax import optimizer as optimizer_lib
 from seq2seq_jax import settings
 from seq2seq_jax.data import tokenizers
 from seq2seq_jax.data import vocabulary
+from seq2seq_jax.training import checkpointing
+from seq2seq_jax.training import optimizer as optimizer_lib
 
 CONFIG_FILE = "config.json"
 DATASET_FILE = "dataset.json"
 LIMITS_FILE = "limits.json"
 LOCK_FILE = ".lock"
-# Keys that may differ between a workdir's first run and a resume.
-HARMLESS_KEYS = {
-    "train.num_steps", "train.log_every", "train.eval_every",
-    "train.checkpoint_every", "train.keep_checkpoints", "train.eval_batch_size",
-    "train.num_eval_samples", "train.max_consecutive_nonfinite",
-    "train.max_steps_per_run", "train.eval_decode_sentences",
-    "decode.max_length", "data.tfds_data_dir", "data.max_rejected_fraction",
-    # Checked through the schedule they imply (schedule_horizon_error).
-    "train.schedule_steps",
-    # Same function, different implementation (float rounding aside).
-    "model.recurrence", "model.remat",
-    # Where the data lies, not what it is: dataset.json holds the prepared
-    # dataset's name (options and a hash of the files' bytes) and is checked.
-    "data.path",
-}
 
 
 class WorkdirError(RuntimeError):
@@ -144,11 +129,11 @@ def check_or_write_config(workdir: str, config: Dict[str, Any]) -> None:
   path = os.path.join(workdir, CONFIG_FILE)
   if os.path.exists(path) and has_checkpoints(workdir):
     with open(path, encoding="utf-8") as f:
-      raw = settings.with_added_keys(json.load(f))
+      raw = settings.upgrade(json.load(f))
     previous, current = _flatten(raw), _flatten(config)
     differing = sorted(
         key for key in set(previous) | set(current)
-        if previous.get(key) != current.get(key) and key not in HARMLESS_KEYS)
+        if previous.get(key) != current.get(key) and key not in settings.MAY_CHANGE_ON_RESUME)
     if differing:
       lines = [f"  {k}: workdir has {previous.get(k)!r}, config has "
                f"{current.get(k)!r}" for k in differing]

@@ -5,8 +5,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from seq2seq_jax.cells import Carry
-from seq2seq_jax.recurrent import RecurrentLayer
+from seq2seq_jax.models.cells import Carry
+from seq2seq_jax.models.recurrent import RecurrentLayer
 
 # Per layer: (forward carry,) or (forward carry, backward carry).
 LayerStates = List[Tuple[Carry, ...]]

@@ -21,7 +21,7 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
-from seq2seq_jax.cells import Carry
+from seq2seq_jax.models.cells import Carry
 
 Pointwise = Callable[[Carry, jax.Array, jax.Array], Carry]
 

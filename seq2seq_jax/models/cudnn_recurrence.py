@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 from jax.experimental import rnn
 
-from seq2seq_jax.cells import Carry
+from seq2seq_jax.models.cells import Carry
 
 
 def pack(kernel, bias, recurrent_kernel) -> jax.Array:

@@ -13,8 +13,8 @@ from typing import List
 import flax.linen as nn
 import jax.numpy as jnp
 
-from seq2seq_jax.cells import Carry, get_cell
-from seq2seq_jax.encoder import LayerStates
+from seq2seq_jax.models.cells import Carry, get_cell
+from seq2seq_jax.models.encoder import LayerStates
 
 
 class Bridge(nn.Module):

@@ -24,8 +24,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from seq2seq_jax.attention import Attention
-from seq2seq_jax.recurrent import RecurrentLayer
+from seq2seq_jax.models.attention import Attention
+from seq2seq_jax.models.recurrent import RecurrentLayer
 
 DecodeCarry = Dict[str, object]
 

@@ -1,0 +1,1 @@
+"""Model-agnostic search over `step_fn(tokens, carry) -> (logits, carry)`: greedy, beam, sampling."""

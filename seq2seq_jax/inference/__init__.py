@@ -1,0 +1,1 @@
+"""Using a trained run: loading a workdir, translating, scoring text, attention plots."""

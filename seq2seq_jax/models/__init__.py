@@ -1,0 +1,1 @@
+"""The network: cells, recurrences, encoder, bridge, attention, decoder and the Seq2Seq model."""

@@ -1,0 +1,1 @@
+"""Training: steps, losses, optimizer, the loop, checkpoints, the run directory and its reports."""
