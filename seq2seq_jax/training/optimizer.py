@@ -1,4 +1,5 @@
 """Optimizer and learning-rate schedule from the train settings (optax)."""
+import jax.numpy as jnp
 import optax
 
 from seq2seq_jax.settings import TrainSettings
@@ -26,6 +27,8 @@ def learning_rate_schedule(t: TrainSettings) -> optax.Schedule:
     decay = optax.linear_schedule(peak, peak * 0.01, decay_steps)
   elif t.lr_schedule == "rsqrt":
     def decay(step):
+      # join_schedules also evaluates it before the warm-up ends (step < 0).
+      step = jnp.maximum(step, 0)
       return peak * (max(warmup, 1) / (step + max(warmup, 1))) ** 0.5
   else:
     raise ValueError(f"unknown lr_schedule {t.lr_schedule!r}")
