@@ -60,8 +60,8 @@ def test_fixed_seed_gives_identical_metrics(smoke_config, tmp_path):
 
 @pytest.mark.parametrize("overrides", [
     {},  # the smoke model
-    {"model.cell": "gru", "model.dropout": 0.3, "loop.teacher_forcing": 0.5},
-    {"loop.batch_tokens": 96, "data.pad_multiple": 2},
+    {"model.cell": "gru", "model.dropout": 0.3, "train.teacher_forcing": 0.5},
+    {"train.batch_tokens": 96, "data.pad_multiple": 2},
 ])
 def test_resume_equals_uninterrupted_run(smoke_config, tmp_path, overrides):
   for key, value in overrides.items():

@@ -139,7 +139,6 @@ def _train_locked(s, workdir: str, primary: bool) -> Dict[str, float]:
   meta = {}
   if restored is not None:
     state, meta = restored
-  start_step = int(state.step)
   log = reporting.MetricsLog(workdir, writable=primary)
   run = _Run(s=s, workdir=workdir, corpus=corpus, train_shapes=train_shapes,
              max_decode_length=max_decode_length, mesh=mesh, log=log,
@@ -148,40 +147,54 @@ def _train_locked(s, workdir: str, primary: bool) -> Dict[str, float]:
   # The stop signal covers the closing save too: a stuck one can be ended.
   with preemption.StopSignal() as stop:
     try:
-      if partitioning.agree(start_step >= s.train.num_steps
-                            and log.has(start_step, "test")):
-        reporting.log(f"{workdir} is complete: trained to step {start_step} "
-                      f"(config.train.num_steps={s.train.num_steps}); nothing to "
-                      "do. " + _where_results_are(run))
-        return log.last(start_step, "test")
-      if restored is not None:
-        reporting.log(f"resumed from step {start_step} "
-                      f"(data position {meta['data_position']})")
-      if primary:
-        provenance.record(workdir, start_step)
-      checkpoints.best.delete_after(start_step)
-      dropped = log.truncate_after(start_step)
-      if dropped:
-        reporting.log(f"dropped {dropped} metric lines written after step "
-                      f"{start_step}")
-      if start_step > s.train.num_steps:
-        logging.warning("the workdir is at step %d, past config.train.num_steps="
-                        "%d: nothing to train; evaluating that step on the test "
-                        "split", start_step, s.train.num_steps)
-      state, stopped = _train_loop(state, run, meta, start_step, train_rng,
-                                   stop)
-      if stopped:
-        return {}
-      final_step = int(state.step)
-      results = {}
-      if partitioning.agree(not log.has(final_step, "test")):
-        results = _eval_and_log(state, run, "test", final_step, "test")
-      checkpoints.close()  # the last save is complete before it is listed
-      reporting.log("training done. " + _where_results_are(run))
-      return results
+      results, finished = _resume_and_train(
+          state, run, meta, restored is not None, train_rng, stop, primary)
     finally:
-      checkpoints.close()
+      checkpoints.close()  # waits for the last save, so it is listed below
       log.close()
+  if finished:
+    reporting.log("training done. " + _where_results_are(run))
+  return results
+
+
+def _resume_and_train(state, run: _Run, meta, resumed: bool, train_rng,
+                      stop: preemption.StopSignal, primary: bool):
+  """Trains from the restored step to the end and evaluates the test split.
+
+  Returns:
+    (test metrics, whether the run has just finished); ({}, False) when it
+    stopped early (train.max_steps_per_run).
+  """
+  s, workdir, log, checkpoints = run.s, run.workdir, run.log, run.checkpoints
+  start_step = int(state.step)
+  if partitioning.agree(start_step >= s.train.num_steps
+                        and log.has(start_step, "test")):
+    reporting.log(f"{workdir} is complete: trained to step {start_step} "
+                  f"(config.train.num_steps={s.train.num_steps}); nothing to "
+                  "do. " + _where_results_are(run))
+    return log.last(start_step, "test"), False
+  if resumed:
+    reporting.log(f"resumed from step {start_step} "
+                  f"(data position {meta['data_position']})")
+  if primary:
+    provenance.record(workdir, start_step)
+  checkpoints.best.delete_after(start_step)
+  dropped = log.truncate_after(start_step)
+  if dropped:
+    reporting.log(f"dropped {dropped} metric lines written after step "
+                  f"{start_step}")
+  if start_step > s.train.num_steps:
+    logging.warning("the workdir is at step %d, past config.train.num_steps="
+                    "%d: nothing to train; evaluating that step on the test "
+                    "split", start_step, s.train.num_steps)
+  state, stopped = _train_loop(state, run, meta, start_step, train_rng, stop)
+  if stopped:
+    return {}, False
+  final_step = int(state.step)
+  results = {}
+  if partitioning.agree(not log.has(final_step, "test")):
+    results = _eval_and_log(state, run, "test", final_step, "test")
+  return results, True
 
 
 def _where_results_are(run: _Run) -> str:

@@ -112,6 +112,7 @@ def train_step(state: TrainState, batch: Dict[str, jax.Array],
   # A NaN or inf in any gradient makes the global norm non-finite, so one
   # scalar test replaces a pass over every leaf (a norm that overflows from
   # finite gradients is skipped too: clipping by it would zero the update).
+  # Why not optax.apply_if_finite: docs/runs.md, "Skipped updates".
   finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
   updates, new_opt_state = state.tx.update(grads, state.opt_state, state.params)
   new_params = optax.apply_updates(state.params, updates)
