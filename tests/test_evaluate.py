@@ -159,3 +159,42 @@ def test_loading_without_a_best_checkpoint_says_so_and_creates_nothing(
   assert "restored the latest checkpoint, step 5" in caplog.text
   assert "restored the best" not in caplog.text
   assert not os.path.exists(os.path.join(workdir, "best"))
+
+
+@pytest.mark.slow
+def test_translate_samples_are_seeded_and_independent_of_the_batch(trained):
+  _, workdir = trained
+  from seq2seq_jax.inference import trained_run  # pylint: disable=g-import-not-at-top
+  run = trained_run.load_run(workdir, "best")
+  texts = ["ein mann .", "", "eine frau mit einem hund .", "zwei kinder ."]
+
+  def draw(seed, batch_size=64, **kwargs):
+    return trained_run.sample_translations(
+        run, texts, num_samples=3, seed=seed, batch_size=batch_size, **kwargs)
+
+  first = draw(1)
+  assert [len(samples) for samples in first] == [3, 3, 3, 3]
+  assert first[1] == ["", "", ""]  # empty input, empty output
+  assert draw(1) == first
+  assert draw(1, batch_size=1) == first  # the batch does not change them
+  assert draw(2) != first
+  greedy = trained_run.translate(run, texts)
+  cold = draw(3, temperature=1e-4)
+  assert all(samples == [g[0]] * 3 for samples, g in zip(cold, greedy))
+  top1 = draw(4, temperature=3.0, top_k=1)
+  assert all(samples == [g[0]] * 3 for samples, g in zip(top1, greedy))
+  result = subprocess.run(
+      [sys.executable, "-m", "seq2seq_jax.translate", f"--workdir={workdir}",
+       "--num_samples=3", "--seed=1", *[t for t in texts if t]],
+      cwd=ROOT, capture_output=True, text=True, timeout=180, check=False)
+  assert result.returncode == 0, result.stderr[-3000:]
+  lines = result.stdout.splitlines()
+  # Sample j of input i depends on i: the CLI's inputs are the non-empty ones.
+  want = trained_run.sample_translations(run, [t for t in texts if t],
+                                         num_samples=3, seed=1)
+  assert [line.split("\t") for line in lines] == want
+  refused = subprocess.run(
+      [sys.executable, "-m", "seq2seq_jax.translate", f"--workdir={workdir}",
+       "--num_samples=2", "--beam_size=4", "x"],
+      cwd=ROOT, capture_output=True, text=True, timeout=180, check=False)
+  assert refused.returncode == 2 and "--num_samples" in refused.stderr

@@ -14,11 +14,13 @@ from seq2seq_jax.decoding.greedy import StepFn
 
 def sample(step_fn: StepFn, carry: Any, batch_size: int, max_length: int,
            bos_id: int, eos_id: int, *, rng: jax.Array,
-           temperature: float = 1.0, top_k: int = 0) -> jax.Array:
+           temperature: float = 1.0, top_k: int = 0,
+           first_row=0) -> jax.Array:
   """Ancestral sampling from softmax(logits / temperature), jittable.
 
-  Row r at step i draws with fold_in(fold_in(rng, r), i), so a row's sample
-  depends only on rng and the row's index, not on the batch size.
+  Row r at step i draws with fold_in(fold_in(rng, first_row + r), i), so a
+  row's sample depends only on rng and its index, not on the batch size or
+  on which batch it is in (pass the batch's first index as `first_row`).
 
   Args:
     step_fn: (tokens [batch], carry) -> (logits [batch, vocab], carry).
@@ -31,6 +33,7 @@ def sample(step_fn: StepFn, carry: Any, batch_size: int, max_length: int,
       model's distribution.
     top_k: if > 0, each step samples among the k most likely tokens only
       (Fan et al. 2018); 0 samples the whole vocabulary.
+    first_row: the index of the batch's first row among all rows sampled.
 
   Returns:
     [batch, max_length] int32 tokens; EOS is kept, positions after it are PAD.
@@ -40,7 +43,7 @@ def sample(step_fn: StepFn, carry: Any, batch_size: int, max_length: int,
   if top_k < 0:
     raise ValueError(f"top_k must be >= 0, got {top_k}")
   row_keys = jax.vmap(jax.random.fold_in, (None, 0))(
-      rng, jnp.arange(batch_size))
+      rng, first_row + jnp.arange(batch_size))
 
   def choose(logits, i):
     keys = jax.vmap(jax.random.fold_in, (0, None))(row_keys, i)

@@ -145,3 +145,37 @@ def translate_scored(run: LoadedRun, texts: Sequence[str], *,
            None if np.isnan(score) else float(score))
           for row, score in zip(rows, row_scores)])
   return outputs
+
+
+def sample_translations(run: LoadedRun, texts: Sequence[str], *,
+                        num_samples: int, temperature: float = 1.0,
+                        top_k: int = 0, seed: int = 0,
+                        batch_size: int = 64) -> List[List[str]]:
+  """`num_samples` sampled translations of each input (empty input -> '').
+
+  Sample j of input i is drawn with fold_in(fold_in(PRNGKey(seed), j), i):
+  the same seed gives the same samples whatever the batch size.
+  """
+  if num_samples < 1:
+    raise ValueError(f"--num_samples must be >= 1, got {num_samples}")
+  if temperature <= 0:
+    raise ValueError(f"--temperature must be > 0, got {temperature}")
+  if top_k < 0:
+    raise ValueError(f"--top_k must be >= 0 (0 = whole vocabulary), got {top_k}")
+  sources = encode_sources(run, texts)
+  outputs: List[List[str]] = [[] for _ in texts]
+  for j in range(num_samples):
+    rng = jax.random.fold_in(jax.random.PRNGKey(seed), j)
+    for start in range(0, len(texts), batch_size):
+      chunk = sources[start:start + batch_size]
+      padded = np.zeros((batch_size, run.source_length), np.int32)
+      padded[:len(chunk)] = chunk  # one shape: compiled once
+      tokens = np.asarray(steps.jit_sample_predict(
+          run.state, jnp.asarray(padded), max_length=run.max_decode_length,
+          rng=rng, temperature=jnp.float32(temperature), top_k=top_k,
+          first_row=jnp.int32(start)))
+      for offset, (row, source) in enumerate(zip(tokens, chunk)):
+        outputs[start + offset].append(
+            run.target_vocab.decode(row) if source.any() else "")
+  return outputs
+

@@ -1,4 +1,5 @@
-"""Pure, module-level step functions: init, train, eval and greedy predict.
+"""Pure, module-level step functions: init, train, eval, greedy, beam and
+sampled prediction.
 
 The train state carries everything that changes during training; the static
 parts (apply function, optimizer, loss options) are pytree metadata, so
@@ -15,6 +16,7 @@ import optax
 from seq2seq_jax.data.vocabulary import BOS_ID, EOS_ID
 from seq2seq_jax.decoding import beam_search
 from seq2seq_jax.decoding import greedy
+from seq2seq_jax.decoding import sampling
 from seq2seq_jax.models.seq2seq import Seq2Seq
 from seq2seq_jax.training import losses
 
@@ -171,8 +173,23 @@ def beam_predict(state: TrainState, source: jax.Array, max_length: int,
                                  alpha=alpha, nbest=nbest)
 
 
+def sample_predict(state: TrainState, source: jax.Array, max_length: int,
+                   rng: jax.Array, temperature, top_k: int, first_row):
+  """Temperature (top-k) sampling of a padded source batch -> [batch,
+  max_length] ids; row r uses fold_in(rng, first_row + r).
+
+  Jit with `static_argnames=("max_length", "top_k")`.
+  """
+  step_fn, carry = _decoder(state, source)
+  return sampling.sample(step_fn, carry, source.shape[0], max_length, BOS_ID,
+                         EOS_ID, rng=rng, temperature=temperature,
+                         top_k=top_k, first_row=first_row)
+
+
 jit_train_step = jax.jit(train_step, donate_argnums=0)
 jit_eval_step = jax.jit(eval_step)
 jit_greedy_predict = jax.jit(greedy_predict, static_argnames="max_length")
+jit_sample_predict = jax.jit(sample_predict,
+                             static_argnames=("max_length", "top_k"))
 jit_beam_predict = jax.jit(beam_predict,
                            static_argnames=("max_length", "beam_size", "nbest"))
