@@ -1,6 +1,5 @@
 """Random bytes through the data reader and the translate input path."""
 import numpy as np
-import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from seq2seq_jax.data import text_pairs

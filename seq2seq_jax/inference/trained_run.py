@@ -22,7 +22,7 @@ from seq2seq_jax.training import optimizer as optimizer_lib
 from seq2seq_jax.training import steps
 from seq2seq_jax.training import workdir as workdir_lib
 
-CHECKPOINTS = ("best", "latest")
+CHECKPOINTS = ("best", "latest", "average")
 
 
 @dataclasses.dataclass
@@ -36,14 +36,9 @@ class LoadedRun:
   step: int
 
 
-def load_run(workdir: str, checkpoint: str = "best") -> LoadedRun:
-  """Restores a workdir's model from its best (or newest) checkpoint.
-
-  'best' falls back to the newest checkpoint when no eval has run yet.
-  """
-  if checkpoint not in CHECKPOINTS:
-    raise ValueError(f"unknown checkpoint {checkpoint!r}; valid: "
-                     f"{', '.join(CHECKPOINTS)}")
+def run_template(workdir: str):
+  """(settings, limits, source vocab, target vocab, a train state of the
+  run's structure) from the workdir's files, creating nothing."""
   s = settings_lib.from_dict(workdir_lib.read_json(workdir,
                                                    workdir_lib.CONFIG_FILE))
   limits = workdir_lib.read_json(workdir, workdir_lib.LIMITS_FILE)
@@ -54,20 +49,48 @@ def load_run(workdir: str, checkpoint: str = "best") -> LoadedRun:
     raise workdir_lib.WorkdirError(str(e)) from None
   model = Seq2Seq(s.model, source_vocab.size, target_vocab.size)
   template = steps.create_train_state(
-      model, optimizer_lib.make_optimizer(s.train), steps.StepOptions.from_settings(s.train),
-      jax.random.PRNGKey(0), limits["source_length"], limits["target_length"])
-  restored, which = None, "latest"
-  best_directory = os.path.join(workdir, checkpointing.BEST_SUBDIRECTORY)
-  # Only open best/ when it exists: opening creates it.
-  if checkpoint == "best" and os.path.isdir(best_directory):
-    restored = checkpointing.Checkpointer(
-        workdir, 1, checkpointing.BEST_SUBDIRECTORY).restore_latest(template)
-    which = "best" if restored is not None else which
-  if restored is None:
-    if checkpoint == "best":
+      model, optimizer_lib.make_optimizer(s.train),
+      steps.StepOptions.from_settings(s.train), jax.random.PRNGKey(0),
+      limits["source_length"], limits["target_length"])
+  return s, limits, source_vocab, target_vocab, template
+
+
+def _restore_series(workdir: str, subdirectory: str, template, keep: int = 1):
+  """The newest checkpoint of DIR/subdirectory, or None; opens the series
+  only where it exists (opening creates it)."""
+  if not os.path.isdir(os.path.join(workdir, subdirectory)):
+    return None
+  return checkpointing.Checkpointer(workdir, keep,
+                                    subdirectory).restore_latest(template)
+
+
+def load_run(workdir: str, checkpoint: str = "best") -> LoadedRun:
+  """Restores a workdir's model from its best, newest or averaged checkpoint.
+
+  'best' falls back to the newest checkpoint when no eval has run yet;
+  'average' is the one `python -m seq2seq_jax.average` wrote.
+  """
+  if checkpoint not in CHECKPOINTS:
+    raise ValueError(f"unknown checkpoint {checkpoint!r}; valid: "
+                     f"{', '.join(CHECKPOINTS)}")
+  s, limits, source_vocab, target_vocab, template = run_template(workdir)
+  restored, which = None, checkpoint
+  if checkpoint == "average":
+    restored = _restore_series(workdir, checkpointing.AVERAGE_SUBDIRECTORY,
+                               template)
+    if restored is None:
+      raise workdir_lib.WorkdirError(
+          f"no averaged checkpoint in {workdir!r}; write one with: python -m "
+          f"seq2seq_jax.average --workdir={workdir}")
+  if checkpoint == "best":
+    restored = _restore_series(workdir, checkpointing.BEST_SUBDIRECTORY,
+                               template)
+    if restored is None:
       logging.info("no best checkpoint in %s yet; using the latest", workdir)
-    restored = checkpointing.Checkpointer(
-        workdir, s.train.keep_checkpoints).restore_latest(template)
+      which = "latest"
+  if restored is None:
+    restored = _restore_series(workdir, checkpointing.LATEST_SUBDIRECTORY,
+                               template, s.train.keep_checkpoints)
   if restored is None:
     raise workdir_lib.WorkdirError(f"no checkpoint in {workdir!r} yet")
   state, _ = restored

@@ -33,6 +33,7 @@ import orbax.checkpoint as ocp
 
 LATEST_SUBDIRECTORY = "checkpoints"  # the newest checkpoints of a workdir
 BEST_SUBDIRECTORY = "best"  # the best validation checkpoint
+AVERAGE_SUBDIRECTORY = "average"  # parameters averaged over checkpoints
 
 
 class CheckpointError(RuntimeError):
@@ -100,15 +101,11 @@ class Checkpointer:
     steps = self.steps()
     if not steps:
       return None
-    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
     failures = []
     for step in reversed(steps):
       path = os.path.join(self.directory, str(step))
       try:
-        restored = self.manager.restore(step, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(abstract),
-            meta=ocp.args.JsonRestore()))
-        _check_shapes(restored["state"], abstract, path)
+        state, meta = self.restore(step, template)
       except Exception as e:  # pylint: disable=broad-except
         logging.warning("Checkpoint %s is unusable (%s: %s); trying an older one.",
                         path, type(e).__name__, str(e)[:500])
@@ -117,10 +114,19 @@ class Checkpointer:
       if failures:
         logging.warning("Resuming from the older checkpoint %s.", path)
         self._set_aside([s for s in steps if s > step])
-      return restored["state"], dict(restored["meta"])
+      return state, meta
     raise CheckpointError(
         "no usable checkpoint in " + self.directory + "; failures:\n  " +
         "\n  ".join(failures) + "\nMove the directory away to start afresh.")
+
+  def restore(self, step: int, template) -> Tuple[Any, Dict[str, Any]]:
+    """(state, meta) of `step`, in `template`'s structure (shapes checked)."""
+    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
+    restored = self.manager.restore(step, args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()))
+    _check_shapes(restored["state"], abstract,
+                  os.path.join(self.directory, str(step)))
+    return restored["state"], dict(restored["meta"])
 
   def _set_aside(self, steps) -> None:
     """Moves unusable checkpoints out of the way (kept for inspection), so
