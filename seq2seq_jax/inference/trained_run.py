@@ -124,6 +124,16 @@ def encode_sources(run: LoadedRun, texts: Sequence[str]) -> np.ndarray:
   return rows
 
 
+def _batches(sources: np.ndarray, batch_size: int):
+  """(first index, rows, the rows zero-padded to batch_size) per batch: one
+  shape, so each decoding function compiles once."""
+  for start in range(0, len(sources), batch_size):
+    chunk = sources[start:start + batch_size]
+    padded = np.zeros((batch_size, sources.shape[1]), np.int32)
+    padded[:len(chunk)] = chunk
+    yield start, chunk, jnp.asarray(padded)
+
+
 def translate(run: LoadedRun, texts: Sequence[str], *, batch_size: int = 64,
               beam_size: int = 1, alpha: float = 0.6,
               nbest: int = 1) -> List[List[str]]:
@@ -148,11 +158,7 @@ def translate_scored(run: LoadedRun, texts: Sequence[str], *,
                      f"beam_size={beam_size}, nbest={nbest}")
   outputs: List[List[Tuple[str, Optional[float]]]] = []
   sources = encode_sources(run, texts)
-  for start in range(0, len(texts), batch_size):
-    chunk = sources[start:start + batch_size]
-    padded = np.zeros((batch_size, run.source_length), np.int32)
-    padded[:len(chunk)] = chunk  # one shape: compiled once
-    padded = jnp.asarray(padded)
+  for _, chunk, padded in _batches(sources, batch_size):
     if beam_size == 1:
       tokens = np.asarray(steps.jit_greedy_predict(
           run.state, padded, max_length=run.max_decode_length))[:, None]
@@ -189,12 +195,9 @@ def sample_translations(run: LoadedRun, texts: Sequence[str], *,
   outputs: List[List[str]] = [[] for _ in texts]
   for j in range(num_samples):
     rng = jax.random.fold_in(jax.random.PRNGKey(seed), j)
-    for start in range(0, len(texts), batch_size):
-      chunk = sources[start:start + batch_size]
-      padded = np.zeros((batch_size, run.source_length), np.int32)
-      padded[:len(chunk)] = chunk  # one shape: compiled once
+    for start, chunk, padded in _batches(sources, batch_size):
       tokens = np.asarray(steps.jit_sample_predict(
-          run.state, jnp.asarray(padded), max_length=run.max_decode_length,
+          run.state, padded, max_length=run.max_decode_length,
           rng=rng, temperature=jnp.float32(temperature), top_k=top_k,
           first_row=jnp.int32(start)))
       for offset, (row, source) in enumerate(zip(tokens, chunk)):
