@@ -24,6 +24,7 @@ BRIDGES = ("copy", "linear", "zero")
 OPTIMIZERS = ("adam", "adamw")
 LR_SCHEDULES = ("constant", "cosine", "linear", "rsqrt")
 DTYPES = ("float32", "bfloat16")
+TYINGS = ("none", "decoder", "all")
 
 
 def _tasks():
@@ -62,6 +63,12 @@ class ModelSettings:
       "JAX; `cudnn`: LSTM through cuDNN on CUDA GPUs. Same function and "
       "parameters", check=one_of(RECURRENCES), may_change_on_resume=True,
       absent_means="scan")
+  tie_embeddings: str = option(
+      "none", "`decoder`: the decoder's input embedding is also the output "
+      "layer's matrix (Press & Wolf 2017), reached through a linear "
+      "projection where the readout size differs from `embedding_size`; "
+      "`all`: the encoder's too (needs `data.vocab.shared`); `none`: three "
+      "matrices", check=one_of(TYINGS), absent_means="none")
   remat: bool = option(
       False, "recompute the recurrence in the backward pass: less memory on "
       "long sequences, more time (see [performance.md](performance.md))",
@@ -323,6 +330,10 @@ def _check_model(m: ModelSettings) -> None:
 
 
 def _check_training(s: Settings) -> None:
+  _require(s.model.tie_embeddings != "all" or s.data.vocab.shared,
+           "model.tie_embeddings", "'all' shares one matrix between source "
+           "and target, so it needs one vocabulary: set "
+           "--config.data.vocab.shared=True (or tie only the 'decoder')")
   t = s.train
   _require(not t.batch_tokens or s.data.pad_multiple > 0, "train.batch_tokens",
            "needs length buckets: set config.data.pad_multiple > 0")
@@ -334,6 +345,13 @@ def _check_training(s: Settings) -> None:
 def decoder_hidden_size(m: ModelSettings) -> int:
   """The decoder's state size: explicit, or the encoder's per-direction size."""
   return m.decoder_hidden_size or m.hidden_size
+
+
+def readout_size(m: ModelSettings) -> int:
+  """The size of the vector the output layer projects: the top decoder
+  state, joined by the attention context under Bahdanau attention."""
+  extra = encoder_output_size(m) if m.attention == "bahdanau" else 0
+  return decoder_hidden_size(m) + extra
 
 
 def encoder_output_size(m: ModelSettings) -> int:

@@ -18,7 +18,7 @@ Attention variants:
             is the readout, and with input feeding also the next step's extra
             input (Luong et al. 2015, section 3.3).
 """
-from typing import Dict
+from typing import Dict, Optional
 
 import flax.linen as nn
 import jax
@@ -28,6 +28,14 @@ from seq2seq_jax.models.attention import Attention
 from seq2seq_jax.models.recurrent import RecurrentLayer
 
 DecodeCarry = Dict[str, object]
+
+
+def tied_embedding_init(embedding_size: int):
+  """N(0, 1/embedding_size) for a matrix that is also the output layer: the
+  scale LeCun initialisation gives that layer untied (flax's default N(0, 1)
+  for embeddings would make the initial logits sqrt(embedding_size) times
+  too large)."""
+  return nn.initializers.normal(stddev=embedding_size ** -0.5)
 
 
 class Decoder(nn.Module):
@@ -41,6 +49,12 @@ class Decoder(nn.Module):
     input_feeding: feed h~ of the previous step (Luong attention only).
     memory_size: size of the encoder outputs.
     recurrence, remat: passed to every `RecurrentLayer`.
+    tie_embeddings: the output layer is the input embedding's matrix
+      (logits = P(readout) E^T + b; P only where readout_size differs from
+      embedding_size).
+    readout_size: the size of the vector the output layer projects.
+    shared_embedding: an `nn.Embed` owned by the parent and shared with the
+      encoder (`model.tie_embeddings='all'`); None = the decoder's own.
   """
   vocab_size: int
   embedding_size: int
@@ -53,19 +67,45 @@ class Decoder(nn.Module):
   memory_size: int = 0
   recurrence: str = "fused"
   remat: bool = False
+  tie_embeddings: bool = False
+  readout_size: int = 0
+  shared_embedding: Optional[nn.Module] = None
 
   def setup(self):
-    self.embedding = nn.Embed(self.vocab_size, self.embedding_size)
+    if self.shared_embedding is None:
+      init = (tied_embedding_init(self.embedding_size)
+              if self.tie_embeddings else nn.linear.default_embed_init)
+      self.embedding = nn.Embed(self.vocab_size, self.embedding_size,
+                                embedding_init=init)
     self.layers = [RecurrentLayer(self.cell_name, self.hidden_size,
                                   implementation=self.recurrence,
                                   remat=self.remat)
                    for _ in range(self.num_layers)]
     self.dropout_layer = nn.Dropout(self.dropout)
-    self.output_projection = nn.Dense(self.vocab_size)
+    if not self.tie_embeddings:
+      self.output_projection = nn.Dense(self.vocab_size)
+    else:
+      self.output_bias = self.param("output_bias", nn.initializers.zeros,
+                                    (self.vocab_size,))
+      if self.readout_size != self.embedding_size:
+        self.readout_projection = nn.Dense(self.embedding_size, use_bias=False)
     if self.attention != "none":
       self.attend = Attention(self.attention, self.hidden_size, self.memory_size)
     if self.attention.startswith("luong"):
       self.attentional = nn.Dense(self.hidden_size)
+
+  def _table(self) -> nn.Embed:
+    return (self.embedding if self.shared_embedding is None
+            else self.shared_embedding)
+
+  def _output_layer(self, readouts: jax.Array) -> jax.Array:
+    """[n, readout_size] -> logits [n, vocab]."""
+    if not self.tie_embeddings:
+      return self.output_projection(readouts)
+    if self.readout_size != self.embedding_size:
+      readouts = self.readout_projection(readouts)
+    logits = self._table().attend(readouts)
+    return logits + self.output_bias.astype(logits.dtype)
 
   def initial_carry(self, layers, memory: jax.Array,
                     memory_mask: jax.Array) -> DecodeCarry:
@@ -102,7 +142,7 @@ class Decoder(nn.Module):
   def _teacher_forced(self, layer_carries, target_inputs, train):
     # All time steps at once: input projections become one matmul per layer.
     mask = jnp.ones(target_inputs.shape, bool)
-    x = self.dropout_layer(self.embedding(target_inputs),
+    x = self.dropout_layer(self._table()(target_inputs),
                            deterministic=not train)
     for index, layer in enumerate(self.layers):
       if index > 0:
@@ -120,7 +160,7 @@ class Decoder(nn.Module):
     in place.
     """
     batch, length, hidden = readouts.shape
-    logits = self.output_projection(readouts.reshape(batch * length, hidden))
+    logits = self._output_layer(readouts.reshape(batch * length, hidden))
     return logits.reshape(batch, length, -1)
 
   def _teacher_forced_attention(self, carry, target_inputs, train):
@@ -175,12 +215,12 @@ class Decoder(nn.Module):
     """
     new_carry, x = self.readout(carry, tokens, train=train)
     x = self.dropout_layer(x, deterministic=not train)
-    return new_carry, self.output_projection(x)
+    return new_carry, self._output_layer(x)
 
   def readout(self, carry: DecodeCarry, tokens: jax.Array, *, train: bool):
     """One step up to the output layer: (new carry, readout [batch, features])."""
     new_carry = dict(carry)
-    embedded = self.dropout_layer(self.embedding(tokens), deterministic=not train)
+    embedded = self.dropout_layer(self._table()(tokens), deterministic=not train)
     x = embedded
     if self.attention == "bahdanau":
       query = carry["layers"][-1][-1]  # previous top state s_{t-1}

@@ -1,5 +1,5 @@
 """The encoder: embeddings and a stack of (optionally bidirectional) recurrent layers."""
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import flax.linen as nn
 import jax
@@ -21,6 +21,8 @@ class Encoder(nn.Module):
     bidirectional: add a right-to-left layer per level and concatenate outputs.
     dropout: rate on embeddings and between layers.
     recurrence, remat: passed to every `RecurrentLayer`.
+    shared_embedding: an `nn.Embed` owned by the parent and shared with the
+      decoder (`model.tie_embeddings='all'`); None = the encoder's own.
   """
   vocab_size: int
   embedding_size: int
@@ -31,6 +33,7 @@ class Encoder(nn.Module):
   dropout: float = 0.0
   recurrence: str = "fused"
   remat: bool = False
+  shared_embedding: Optional[nn.Module] = None
 
   @nn.compact
   def __call__(self, source: jax.Array, source_mask: jax.Array, *, train: bool):
@@ -45,7 +48,10 @@ class Encoder(nn.Module):
       outputs: [batch, source_length, hidden * directions], 0 at padding.
       final_states: per layer, a tuple of final carries (one per direction).
     """
-    x = nn.Embed(self.vocab_size, self.embedding_size, name="embedding")(source)
+    embed = self.shared_embedding
+    if embed is None:
+      embed = nn.Embed(self.vocab_size, self.embedding_size, name="embedding")
+    x = embed(source)
     x = nn.Dropout(self.dropout, deterministic=not train)(x)
     batch_size = source.shape[0]
     final_states: LayerStates = []

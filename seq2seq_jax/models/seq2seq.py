@@ -12,7 +12,7 @@ import jax
 from seq2seq_jax import settings as settings_lib
 from seq2seq_jax.data.vocabulary import PAD_ID
 from seq2seq_jax.models.bridge import Bridge
-from seq2seq_jax.models.decoder import DecodeCarry, Decoder
+from seq2seq_jax.models.decoder import DecodeCarry, Decoder, tied_embedding_init
 from seq2seq_jax.models.encoder import Encoder
 
 
@@ -29,11 +29,21 @@ class Seq2Seq(nn.Module):
 
   def setup(self):
     m = self.model
+    shared = None
+    if m.tie_embeddings == "all":
+      if self.source_vocab_size != self.target_vocab_size:
+        raise ValueError(
+            "model.tie_embeddings='all' needs one vocabulary for both sides; "
+            f"the source has {self.source_vocab_size} ids, the target "
+            f"{self.target_vocab_size}")
+      shared = nn.Embed(self.target_vocab_size, m.embedding_size,
+                        embedding_init=tied_embedding_init(m.embedding_size))
+      self.shared_embedding = shared
     self.encoder = Encoder(
         vocab_size=self.source_vocab_size, embedding_size=m.embedding_size,
         hidden_size=m.hidden_size, num_layers=m.num_layers, cell_name=m.cell,
         bidirectional=m.bidirectional, dropout=m.dropout,
-        recurrence=m.recurrence, remat=m.remat)
+        recurrence=m.recurrence, remat=m.remat, shared_embedding=shared)
     decoder_size = settings_lib.decoder_hidden_size(m)
     self.bridge = Bridge(m.bridge, m.cell, decoder_size)
     self.decoder = Decoder(
@@ -41,7 +51,9 @@ class Seq2Seq(nn.Module):
         hidden_size=decoder_size, num_layers=m.num_layers, cell_name=m.cell,
         dropout=m.dropout, attention=m.attention,
         input_feeding=m.input_feeding, recurrence=m.recurrence, remat=m.remat,
-        memory_size=settings_lib.encoder_output_size(m))
+        memory_size=settings_lib.encoder_output_size(m),
+        tie_embeddings=m.tie_embeddings != "none",
+        readout_size=settings_lib.readout_size(m), shared_embedding=shared)
 
   def __call__(self, source: jax.Array, target_inputs: jax.Array, *,
                train: bool = False, teacher_forcing: float = 1.0) -> jax.Array:
