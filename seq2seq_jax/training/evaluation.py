@@ -43,7 +43,7 @@ def evaluate(state, split: Split, *, batch_size: int, source_length: int,
              target_length: int, reverse_source: bool, max_decode_length: int,
              target_vocab, num_samples: int = 0, is_text: bool = False,
              decode_limit: Optional[int] = None, mesh=None
-             ) -> Tuple[Dict[str, float], List[Sample]]:
+             ) -> Tuple[Dict[str, float], List[Sample], List[str]]:
   """Metrics over `split`.
 
   Returns:
@@ -51,7 +51,8 @@ def evaluate(state, split: Split, *, batch_size: int, source_length: int,
       every example), and from the greedy decode of the first `decode_limit`
       examples either bleu, bleu_lowercase, chrf (text) or
       greedy_sequence_accuracy (exact match, synthetic tasks)},
-     the first `num_samples` (source, reference, prediction) triples).
+     the first `num_samples` (source, reference, prediction) triples,
+     the greedy hypotheses behind the scores, in split order).
   """
   total = None
   for batch in pipeline.eval_batches(split, batch_size, source_length,
@@ -71,4 +72,4 @@ def evaluate(state, split: Split, *, batch_size: int, source_length: int,
     exact = sum(h == r for h, r in zip(hypotheses, references))
     results["greedy_sequence_accuracy"] = exact / max(len(hypotheses), 1)
   samples = list(zip(split.source_text, references, hypotheses))[:num_samples]
-  return results, samples
+  return results, samples, hypotheses

@@ -17,6 +17,7 @@ import jax
 import ml_collections
 import numpy as np
 
+from seq2seq_jax import files
 from seq2seq_jax import settings as settings_lib
 from seq2seq_jax.data import corpus as corpus_lib
 from seq2seq_jax.data import datasets
@@ -55,19 +56,30 @@ class _Run:
   best_metric: str
 
 
+def _one_line(text: str) -> str:
+  """A sentence with no line break inside, so line i is sentence i."""
+  return " ".join(text.splitlines())
+
+
 def _eval_and_log(state, run: _Run, split_name: str, step: int,
                   record_as: str) -> Dict[str, float]:
   s, split = run.s, run.corpus.splits[split_name]
   # The validation split may decode a subset (BLEU is slow); test decodes all.
   limit = (s.train.eval_decode_sentences or None) if record_as == "eval" else None
   source_length, target_length = pipeline.max_lengths(split)
-  results, samples = evaluation.evaluate(
+  results, samples, hypotheses = evaluation.evaluate(
       state, split, batch_size=s.train.eval_batch_size,
       source_length=source_length, target_length=target_length,
       reverse_source=s.data.reverse_source,
       max_decode_length=run.max_decode_length,
       target_vocab=run.corpus.target_vocab, num_samples=s.train.num_eval_samples,
       is_text=run.corpus.is_text, decode_limit=limit, mesh=run.mesh)
+  if record_as == "test" and run.log.writable:
+    # Written before the test line, so a finished run always has them.
+    for name, lines in ((workdir_lib.TEST_HYPOTHESES_FILE, hypotheses),
+                        (workdir_lib.TEST_REFERENCES_FILE, split.target_text)):
+      files.write_text(os.path.join(run.workdir, name),
+                       "".join(_one_line(line) + "\n" for line in lines))
   run.log.write(step, record_as, results)
   reporting.log(f"{record_as} step {step}: " + " ".join(
       f"{k}={v:.4f}" for k, v in results.items()))

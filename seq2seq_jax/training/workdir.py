@@ -27,6 +27,11 @@ CONFIG_FILE = "config.json"
 DATASET_FILE = "dataset.json"
 LIMITS_FILE = "limits.json"
 LOCK_FILE = ".lock"
+# The greedy test hypotheses behind metrics.jsonl's test line and their
+# references, one sentence a line in the test file's order: what a paired
+# significance test between runs reads (experiments/significance.py).
+TEST_HYPOTHESES_FILE = "test_hypotheses.txt"
+TEST_REFERENCES_FILE = "test_references.txt"
 
 
 class WorkdirError(RuntimeError):
