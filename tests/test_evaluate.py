@@ -198,3 +198,76 @@ def test_translate_samples_are_seeded_and_independent_of_the_batch(trained):
        "--num_samples=2", "--beam_size=4", "x"],
       cwd=ROOT, capture_output=True, text=True, timeout=180, check=False)
   assert refused.returncode == 2 and "--num_samples" in refused.stderr
+
+
+def _read(path):
+  with open(path, encoding="utf-8") as f:
+    return f.read().splitlines()
+
+
+@pytest.mark.slow
+def test_files_score_as_the_split_and_ensembles_of_one_run_as_the_run(
+    trained, tmp_path):
+  data, workdir = trained
+  os.makedirs(tmp_path / "split")
+  split = _evaluate(f"--workdir={workdir}", "--beam_size=2",
+                    f"--output={tmp_path}/split/hyp.txt")
+  assert split.returncode == 0, split.stderr[-3000:]
+  split_scores = json.loads(split.stdout)
+  source = os.path.join(data, "test_2016_flickr.de")
+  reference = os.path.join(data, "test_2016_flickr.en")
+  # The same sentences as plain files, twice as reference: the same scores.
+  files = _evaluate(f"--workdir={workdir}", "--beam_size=2",
+                    f"--source_file={source}", f"--reference_file={reference}",
+                    f"--reference_file={reference}")
+  assert files.returncode == 0, files.stderr[-3000:]
+  file_scores = json.loads(files.stdout)
+  assert file_scores["references"] == 2
+  for key in ("bleu", "bleu_lowercase", "chrf"):
+    assert file_scores[key] == pytest.approx(split_scores[key], abs=1e-9)
+  assert file_scores["hypotheses"] == os.path.join(
+      workdir, "hypotheses_test_2016_flickr.de.txt")
+  assert _read(file_scores["hypotheses"]) == _read(split_scores["hypotheses"])
+  header = _read(file_scores["translations"])[0].split("\t")
+  assert header[:4] == ["line", "source", "reference_1", "reference_2"]
+  # An ensemble of the run with itself is the run (mean of equal
+  # log-probabilities), beam scores included; its files are named apart.
+  pair = _evaluate(f"--workdir={workdir}", f"--workdir={workdir}",
+                   "--beam_size=2", "--nbest=2")
+  assert pair.returncode == 0, pair.stderr[-3000:]
+  pair_scores = json.loads(pair.stdout)
+  assert pair_scores["bleu"] == pytest.approx(split_scores["bleu"], abs=1e-9)
+  assert pair_scores["hypotheses"].endswith("hypotheses_test_ensemble2.txt")
+  assert _read(pair_scores["hypotheses"]) == _read(split_scores["hypotheses"])
+  # Mistakes in the files are one line naming the file and line.
+  bad = tmp_path / "bad.de"
+  bad.write_bytes(b"ein hund .\nzwei \xff katze .\n")
+  result = _evaluate(f"--workdir={workdir}", f"--source_file={bad}")
+  assert result.returncode == 2 and "Traceback" not in result.stderr
+  assert f"--source_file={bad}: line 2 is not UTF-8" in result.stderr
+  short = tmp_path / "short.en"
+  short.write_text("one dog .\n", encoding="utf-8")
+  result = _evaluate(f"--workdir={workdir}", f"--source_file={source}",
+                     f"--reference_file={short}")
+  assert result.returncode == 2
+  assert "has 1 lines" in result.stderr and "has 40" in result.stderr
+
+
+@pytest.mark.slow
+def test_evaluate_samples_like_translate(trained, tmp_path):
+  from seq2seq_jax.inference import trained_run  # pylint: disable=g-import-not-at-top
+  data, workdir = trained
+  result = _evaluate(f"--workdir={workdir}", "--num_samples=3", "--seed=5",
+                     "--temperature=0.7", f"--output={tmp_path}/samples.txt")
+  assert result.returncode == 0, result.stderr[-3000:]
+  scores = json.loads(result.stdout)
+  rows = [line.split("\t") for line in _read(scores["translations"])]
+  assert rows[0][3:] == ["hypothesis_1", "hypothesis_2", "hypothesis_3"]
+  sources = _read(os.path.join(data, "test_2016_flickr.de"))
+  want = trained_run.sample_translations(
+      trained_run.load_run(workdir), sources, num_samples=3, seed=5,
+      temperature=0.7)
+  assert [row[3:] for row in rows[1:]] == want
+  assert _read(scores["hypotheses"]) == [samples[0] for samples in want]
+  assert len(scores["bleu_of_each_sample"]) == 3
+  assert scores["bleu"] == scores["bleu_of_each_sample"][0]

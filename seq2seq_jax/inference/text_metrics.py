@@ -12,12 +12,20 @@ import sacrebleu
 
 
 def corpus_scores(hypotheses: Sequence[str],
-                  references: Sequence[str]) -> Dict[str, float]:
-  """{'bleu', 'bleu_lowercase', 'chrf'} over a corpus (one reference each)."""
-  if len(hypotheses) != len(references):
-    raise ValueError(f"{len(hypotheses)} hypotheses for {len(references)} "
-                     "references")
-  refs = [list(references)]
+                  *references: Sequence[str]) -> Dict[str, float]:
+  """{'bleu', 'bleu_lowercase', 'chrf'} over a corpus.
+
+  Args:
+    hypotheses: one per sentence.
+    *references: one or more reference streams, each one per sentence.
+  """
+  if not references:
+    raise ValueError("no references to score against")
+  for stream in references:
+    if len(stream) != len(hypotheses):
+      raise ValueError(f"{len(hypotheses)} hypotheses for {len(stream)} "
+                       "references")
+  refs = [list(stream) for stream in references]
   return {
       "bleu": sacrebleu.corpus_bleu(hypotheses, refs).score,
       "bleu_lowercase": sacrebleu.corpus_bleu(hypotheses, refs,

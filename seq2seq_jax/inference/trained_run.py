@@ -16,6 +16,7 @@ import numpy as np
 from seq2seq_jax import settings as settings_lib
 from seq2seq_jax.data import text_pairs
 from seq2seq_jax.data import tokenizers
+from seq2seq_jax.decoding import ensemble
 from seq2seq_jax.models.seq2seq import Seq2Seq
 from seq2seq_jax.training import checkpointing
 from seq2seq_jax.training import optimizer as optimizer_lib
@@ -34,6 +35,44 @@ class LoadedRun:
   source_length: int  # longest source the model was trained on
   max_decode_length: int
   step: int
+  workdir: str = ""
+
+
+@dataclasses.dataclass
+class LoadedEnsemble:
+  """Runs that decode as one (decoding/ensemble.py): each member encodes
+  the source as it was trained (reversed or not); the members share their
+  vocabularies. Used wherever a LoadedRun is, except attention plots."""
+  members: List[LoadedRun]
+  combination: str = "mean_logprob"
+
+  @property
+  def state(self) -> steps.Ensemble:
+    return steps.Ensemble(tuple(m.state for m in self.members),
+                          self.combination)
+
+  @property
+  def settings(self) -> settings_lib.Settings:
+    return self.members[0].settings
+
+  @property
+  def source_vocab(self):
+    return self.members[0].source_vocab
+
+  @property
+  def target_vocab(self):
+    return self.members[0].target_vocab
+
+  @property
+  def max_decode_length(self) -> int:
+    return max(m.max_decode_length for m in self.members)
+
+  @property
+  def step(self) -> List[int]:
+    return [m.step for m in self.members]
+
+
+VOCABULARY_FILES = ("vocab_source.json", "vocab_target.json")
 
 
 def run_template(workdir: str):
@@ -100,20 +139,58 @@ def load_run(workdir: str, checkpoint: str = "best") -> LoadedRun:
                    target_vocab=target_vocab,
                    source_length=limits["source_length"],
                    max_decode_length=limits["max_decode_length"],
-                   step=int(state.step))
+                   step=int(state.step), workdir=workdir)
 
 
-def encode_sources(run: LoadedRun, texts: Sequence[str]) -> np.ndarray:
-  """Token ids [len(texts), run.source_length], reversed if the run was.
+def load(workdirs: Sequence[str], checkpoint: str = "best",
+         combination: str = "mean_logprob"):
+  """One workdir's LoadedRun, or a LoadedEnsemble of several.
+
+  Raises:
+    WorkdirError: the members' vocabulary files differ (naming both files).
+  """
+  if not workdirs:
+    raise ValueError("no workdir given")
+  if combination not in ensemble.COMBINATIONS:
+    raise ValueError(f"unknown ensemble combination {combination!r}; valid: "
+                     f"{', '.join(ensemble.COMBINATIONS)}")
+  runs = [load_run(workdir, checkpoint) for workdir in workdirs]
+  if len(runs) == 1:
+    return runs[0]
+  first = runs[0]
+  for run in runs[1:]:
+    for name, a, b in zip(VOCABULARY_FILES,
+                          (first.source_vocab, first.target_vocab),
+                          (run.source_vocab, run.target_vocab)):
+      if a.to_json() != b.to_json():
+        raise workdir_lib.WorkdirError(
+            f"{os.path.join(run.workdir, name)} differs from "
+            f"{os.path.join(first.workdir, name)}: ensemble members must be "
+            "trained with the same vocabularies")
+  return LoadedEnsemble(runs, combination)
+
+
+def normalize(settings: settings_lib.Settings, text: str) -> str:
+  """Text as the run's preset normalized both sides of its training pairs
+  (the tutorial preset lowercases and strips accents; others change
+  nothing)."""
+  if settings.data.preset == "tutorial":
+    return text_pairs.normalize_tutorial(text)
+  return text
+
+
+def encode_sources(run, texts: Sequence[str]):
+  """Token ids [len(texts), run.source_length], reversed if the run was;
+  for a LoadedEnsemble, a tuple of them, one per member.
 
   Over-long inputs are truncated to the model's limit with a warning naming
   the line; empty inputs give an all-padding row (decoded as '').
   """
+  if isinstance(run, LoadedEnsemble):
+    return tuple(encode_sources(member, texts) for member in run.members)
   rows = np.zeros((len(texts), run.source_length), np.int32)
   for index, text in enumerate(texts):
-    if run.settings.data.preset == "tutorial":  # as the training data was
-      text = text_pairs.normalize_tutorial(text)
-    ids = run.source_vocab.encode(text)
+    ids = run.source_vocab.encode(normalize(run.settings, text))
     if len(ids) > run.source_length:
       logging.warning("input %d has %d tokens; truncated to the model's limit "
                       "of %d", index + 1, len(ids), run.source_length)
@@ -124,17 +201,22 @@ def encode_sources(run: LoadedRun, texts: Sequence[str]) -> np.ndarray:
   return rows
 
 
-def _batches(sources: np.ndarray, batch_size: int):
+def _batches(sources, batch_size: int):
   """(first index, rows, the rows zero-padded to batch_size) per batch: one
-  shape, so each decoding function compiles once."""
-  for start in range(0, len(sources), batch_size):
-    chunk = sources[start:start + batch_size]
-    padded = np.zeros((batch_size, sources.shape[1]), np.int32)
-    padded[:len(chunk)] = chunk
-    yield start, chunk, jnp.asarray(padded)
+  shape, so each decoding function compiles once. `sources` is an array or
+  an ensemble's tuple of arrays (padded alike; the rows are the first's)."""
+  first = jax.tree_util.tree_leaves(sources)[0]
+  for start in range(0, len(first), batch_size):
+    def pad(rows):
+      chunk = rows[start:start + batch_size]
+      padded = np.zeros((batch_size, rows.shape[1]), np.int32)
+      padded[:len(chunk)] = chunk
+      return jnp.asarray(padded)
+    yield (start, first[start:start + batch_size],
+           jax.tree_util.tree_map(pad, sources))
 
 
-def translate(run: LoadedRun, texts: Sequence[str], *, batch_size: int = 64,
+def translate(run, texts: Sequence[str], *, batch_size: int = 64,
               beam_size: int = 1, alpha: float = 0.6,
               nbest: int = 1) -> List[List[str]]:
   """Translations of each input: greedy (beam_size 1) or beam search.
@@ -147,7 +229,7 @@ def translate(run: LoadedRun, texts: Sequence[str], *, batch_size: int = 64,
       nbest=nbest)]
 
 
-def translate_scored(run: LoadedRun, texts: Sequence[str], *,
+def translate_scored(run, texts: Sequence[str], *,
                      batch_size: int = 64, beam_size: int = 1,
                      alpha: float = 0.6,
                      nbest: int = 1) -> List[List[Tuple[str, Optional[float]]]]:
@@ -176,7 +258,7 @@ def translate_scored(run: LoadedRun, texts: Sequence[str], *,
   return outputs
 
 
-def sample_translations(run: LoadedRun, texts: Sequence[str], *,
+def sample_translations(run, texts: Sequence[str], *,
                         num_samples: int, temperature: float = 1.0,
                         top_k: int = 0, seed: int = 0,
                         batch_size: int = 64) -> List[List[str]]:

@@ -15,6 +15,7 @@ import optax
 
 from seq2seq_jax.data.vocabulary import BOS_ID, EOS_ID
 from seq2seq_jax.decoding import beam_search
+from seq2seq_jax.decoding import ensemble
 from seq2seq_jax.decoding import greedy
 from seq2seq_jax.decoding import sampling
 from seq2seq_jax.models.seq2seq import Seq2Seq
@@ -137,8 +138,33 @@ def eval_step(state: TrainState, batch: Dict[str, jax.Array]) -> Dict[str, jax.A
   return losses.sequence_sums(logits, batch["target_outputs"])[1]
 
 
-def _decoder(state: TrainState, source: jax.Array):
-  """(step_fn, initial carry) for the search functions, from encoding `source`."""
+class Ensemble(flax.struct.PyTreeNode):
+  """Several trained models decoding as one (decoding/ensemble.py).
+
+  Pass it where the prediction functions take a state, with a tuple of
+  sources (one per member, each encoded as that member was trained, e.g.
+  reversed or not) where they take a source.
+  """
+  members: Tuple[TrainState, ...]
+  combination: str = flax.struct.field(pytree_node=False,
+                                       default="mean_logprob")
+
+
+def _decoder(state, source):
+  """(step_fn, initial carry) for the search functions, from encoding `source`.
+
+  Args:
+    state: a TrainState, or an Ensemble.
+    source: [batch, source_length] ids; for an Ensemble a tuple of them.
+  """
+  if isinstance(state, Ensemble):
+    if len(source) != len(state.members):
+      raise ValueError(f"{len(state.members)} ensemble members, "
+                       f"{len(source)} sources")
+    return ensemble.combine([_decoder(member, member_source) for
+                             member, member_source in zip(state.members,
+                                                          source)],
+                            state.combination)
   carry = _apply(state, state.params, source, method=Seq2Seq.encode)
 
   def step_fn(tokens, carry):
@@ -148,19 +174,26 @@ def _decoder(state: TrainState, source: jax.Array):
   return step_fn, carry
 
 
-def greedy_predict(state: TrainState, source: jax.Array,
-                   max_length: int) -> jax.Array:
+def _batch_size(source) -> int:
+  """Rows of a source batch, or of an ensemble's tuple of source batches."""
+  return jax.tree_util.tree_leaves(source)[0].shape[0]
+
+
+def greedy_predict(state, source, max_length: int) -> jax.Array:
   """Greedy decoding of a padded source batch -> [batch, max_length] ids.
+
+  `state` is a TrainState or an Ensemble (with a tuple of sources); so for
+  beam and sampled prediction below.
 
   Jit with `static_argnames="max_length"`.
   """
   step_fn, carry = _decoder(state, source)
-  return greedy.greedy_search(step_fn, carry, source.shape[0], max_length,
-                                BOS_ID, EOS_ID)
+  return greedy.greedy_search(step_fn, carry, _batch_size(source),
+                              max_length, BOS_ID, EOS_ID)
 
 
-def beam_predict(state: TrainState, source: jax.Array, max_length: int,
-                 beam_size: int, alpha: float, nbest: int):
+def beam_predict(state, source, max_length: int, beam_size: int,
+                 alpha: float, nbest: int):
   """Beam search of a padded source batch.
 
   Returns:
@@ -168,21 +201,21 @@ def beam_predict(state: TrainState, source: jax.Array, max_length: int,
     Jit with `static_argnames=("max_length", "beam_size", "nbest")`.
   """
   step_fn, carry = _decoder(state, source)
-  return beam_search.beam_search(step_fn, carry, source.shape[0], max_length,
-                                 BOS_ID, EOS_ID, beam_size=beam_size,
+  return beam_search.beam_search(step_fn, carry, _batch_size(source),
+                                 max_length, BOS_ID, EOS_ID, beam_size=beam_size,
                                  alpha=alpha, nbest=nbest)
 
 
-def sample_predict(state: TrainState, source: jax.Array, max_length: int,
-                   rng: jax.Array, temperature, top_k: int, first_row):
+def sample_predict(state, source, max_length: int, rng: jax.Array,
+                   temperature, top_k: int, first_row):
   """Temperature (top-k) sampling of a padded source batch -> [batch,
   max_length] ids; row r uses fold_in(rng, first_row + r).
 
   Jit with `static_argnames=("max_length", "top_k")`.
   """
   step_fn, carry = _decoder(state, source)
-  return sampling.sample(step_fn, carry, source.shape[0], max_length, BOS_ID,
-                         EOS_ID, rng=rng, temperature=temperature,
+  return sampling.sample(step_fn, carry, _batch_size(source), max_length,
+                         BOS_ID, EOS_ID, rng=rng, temperature=temperature,
                          top_k=top_k, first_row=first_row)
 
 
