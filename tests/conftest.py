@@ -30,6 +30,28 @@ def tiny_model(cell="lstm", bidirectional=False, bridge="copy", layers=2,
   return Seq2Seq(settings, source_vocab_size=15, target_vocab_size=17)
 
 
+WORDS = "ein zwei drei vier fünf sechs sieben acht neun zehn Hund Katze".split()
+ENGLISH = "one two three four five six seven eight nine ten dog cat".split()
+
+
+def tiny_multi30k(directory):
+  """Word-for-word German -> English, 300 / 20 / 40 lines."""
+  os.makedirs(directory)
+  for stem, count, seed in [("train", 300, 0), ("val", 20, 1),
+                            ("test_2016_flickr", 40, 2)]:
+    de, en = [], []
+    for i in range(count):
+      picks = [(i * 7 + seed * 3 + k * 5) % len(WORDS)
+               for k in range(2 + (i + seed) % 4)]
+      de.append(" ".join(WORDS[p] for p in picks) + " .")
+      en.append(" ".join(ENGLISH[p] for p in picks) + " .")
+    for language, lines in (("de", de), ("en", en)):
+      with open(os.path.join(directory, f"{stem}.{language}"), "w",
+                encoding="utf-8") as f:
+        f.writelines(line + "\n" for line in lines)
+  return directory
+
+
 def pytest_configure(config):
   config.addinivalue_line(
       "markers", "slow: end-to-end runs (tens of seconds); CI runs them too")

@@ -10,28 +10,7 @@ import pytest
 
 from configs import multi30k
 from seq2seq_jax.training import loop
-from tests.conftest import ROOT
-
-WORDS = "ein zwei drei vier fünf sechs sieben acht neun zehn Hund Katze".split()
-ENGLISH = "one two three four five six seven eight nine ten dog cat".split()
-
-
-def _tiny_multi30k(directory):
-  """Word-for-word German -> English, 300 / 20 / 40 lines."""
-  os.makedirs(directory)
-  for stem, count, seed in [("train", 300, 0), ("val", 20, 1),
-                            ("test_2016_flickr", 40, 2)]:
-    de, en = [], []
-    for i in range(count):
-      picks = [(i * 7 + seed * 3 + k * 5) % len(WORDS)
-               for k in range(2 + (i + seed) % 4)]
-      de.append(" ".join(WORDS[p] for p in picks) + " .")
-      en.append(" ".join(ENGLISH[p] for p in picks) + " .")
-    for language, lines in (("de", de), ("en", en)):
-      with open(os.path.join(directory, f"{stem}.{language}"), "w",
-                encoding="utf-8") as f:
-        f.writelines(line + "\n" for line in lines)
-  return directory
+from tests.conftest import ROOT, tiny_multi30k
 
 
 def _evaluate(*args, cwd=ROOT):
@@ -43,7 +22,7 @@ def _evaluate(*args, cwd=ROOT):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
   root = tmp_path_factory.mktemp("m30k")
-  data = _tiny_multi30k(str(root / "data"))
+  data = tiny_multi30k(str(root / "data"))
   config = multi30k.get_config()
   config.data.path = os.path.relpath(data)  # recorded absolute (see below)
   config.data.vocab.min_count = 1

@@ -18,8 +18,6 @@ import re
 import unicodedata
 from typing import Callable, Dict, Iterable, List, NamedTuple, Optional, Sequence
 
-import sentencepiece as spm
-
 from seq2seq_jax.data import vocabulary
 from seq2seq_jax.data.vocabulary import BOS_ID, EOS_ID, PAD_ID, SPECIAL_TOKENS, UNK_ID
 
@@ -29,6 +27,14 @@ JOINER = "\uffed"
 UNK_TEXT = "<unk>"
 _PIECE = re.compile(r"\w+|[^\w\s]")  # a run of letters/digits, or one other char
 _WORD = re.compile(r"\w+")
+
+
+def _sentencepiece():
+  """The sentencepiece module, imported only where a SentencePiece vocabulary
+  is built or read: word and character vocabularies (and an exported model
+  that uses one, seq2seq_jax/serving.py) need only the standard library."""
+  import sentencepiece  # pylint: disable=g-import-not-at-top
+  return sentencepiece
 
 
 def _fingerprint(data: dict) -> str:
@@ -196,7 +202,7 @@ def _train_sentencepiece(texts: List[str], vocab_size: int, model_type: str) -> 
     raise ValueError("cannot train sentencepiece: no non-empty training texts")
   model = io.BytesIO()
   try:
-    spm.SentencePieceTrainer.train(
+    _sentencepiece().SentencePieceTrainer.train(
         sentence_iterator=iter(texts), model_writer=model,
         model_type=model_type, vocab_size=vocab_size,
         pad_id=PAD_ID, bos_id=BOS_ID, eos_id=EOS_ID, unk_id=UNK_ID,
@@ -230,7 +236,7 @@ class SentencePieceVocabulary:
 
   def __init__(self, model_proto: bytes):
     self.model_proto = model_proto
-    self._sp = spm.SentencePieceProcessor(model_proto=model_proto)
+    self._sp = _sentencepiece().SentencePieceProcessor(model_proto=model_proto)
     ids = (self._sp.pad_id(), self._sp.bos_id(), self._sp.eos_id(), self._sp.unk_id())
     if ids != (PAD_ID, BOS_ID, EOS_ID, UNK_ID):
       raise ValueError(f"sentencepiece model has pad/bos/eos/unk ids {ids}; "

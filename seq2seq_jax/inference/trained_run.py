@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from seq2seq_jax import serving
 from seq2seq_jax import settings as settings_lib
 from seq2seq_jax.data import text_pairs
 from seq2seq_jax.data import tokenizers
@@ -170,35 +171,29 @@ def load(workdirs: Sequence[str], checkpoint: str = "best",
   return LoadedEnsemble(runs, combination)
 
 
+def normalization(settings: settings_lib.Settings) -> str:
+  """The text_pairs.NORMALIZERS key the run's preset applied to both sides
+  of its training pairs (the tutorial preset lowercases and strips
+  accents)."""
+  return "tutorial" if settings.data.preset == "tutorial" else "none"
+
+
 def normalize(settings: settings_lib.Settings, text: str) -> str:
-  """Text as the run's preset normalized both sides of its training pairs
-  (the tutorial preset lowercases and strips accents; others change
-  nothing)."""
-  if settings.data.preset == "tutorial":
-    return text_pairs.normalize_tutorial(text)
-  return text
+  """Text as the run's training pairs were normalized."""
+  return text_pairs.NORMALIZERS[normalization(settings)](text)
 
 
 def encode_sources(run, texts: Sequence[str]):
-  """Token ids [len(texts), run.source_length], reversed if the run was;
-  for a LoadedEnsemble, a tuple of them, one per member.
-
-  Over-long inputs are truncated to the model's limit with a warning naming
-  the line; empty inputs give an all-padding row (decoded as '').
-  """
+  """Token ids [len(texts), run.source_length] as the run's training inputs
+  were encoded (serving.encode_rows: normalized, truncated with a warning,
+  reversed if the run was; '' gives padding); for a LoadedEnsemble, a tuple
+  of them, one per member."""
   if isinstance(run, LoadedEnsemble):
     return tuple(encode_sources(member, texts) for member in run.members)
-  rows = np.zeros((len(texts), run.source_length), np.int32)
-  for index, text in enumerate(texts):
-    ids = run.source_vocab.encode(normalize(run.settings, text))
-    if len(ids) > run.source_length:
-      logging.warning("input %d has %d tokens; truncated to the model's limit "
-                      "of %d", index + 1, len(ids), run.source_length)
-      ids = ids[:run.source_length]
-    if run.settings.data.reverse_source:
-      ids = ids[::-1]
-    rows[index, :len(ids)] = ids
-  return rows
+  return serving.encode_rows(
+      run.source_vocab, texts, source_length=run.source_length,
+      normalization=normalization(run.settings),
+      reverse=run.settings.data.reverse_source)
 
 
 def _batches(sources, batch_size: int):
