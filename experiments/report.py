@@ -1,4 +1,4 @@
-"""Writes a study's results.md, results.csv, plots and README results section.
+"""Writes a study's results.md, results.csv, significance.csv, plots and README section.
 
 Everything written is a function of the run files alone (no dates, no absolute
 paths), so `--report-only` twice, or on a clone, gives identical bytes.
@@ -6,10 +6,12 @@ paths), so `--report-only` twice, or on a clone, gives identical bytes.
 import csv
 import io
 import os
-from typing import List
+from typing import List, Sequence
 
 from experiments import aggregate
 from experiments import plots
+from experiments import runner
+from experiments import significance
 from experiments import study as study_lib
 
 from seq2seq_jax import files
@@ -24,11 +26,18 @@ def fmt(metric: str, value) -> str:
   return f"{value:.2f}" if metric in TWO_DECIMALS else f"{value:.4f}"
 
 
-def table(s: study_lib.Study, runs: List[aggregate.Run]) -> str:
-  """Markdown: one row per variant, `mean ± sd` per test metric."""
+def table(s: study_lib.Study, runs: List[aggregate.Run],
+          comparisons: Sequence[significance.Comparison] = ()) -> str:
+  """Markdown: one row per variant, `mean ± sd` per test metric, then the
+  paired bootstrap against the baseline where there is one."""
   metrics = aggregate.table_metrics(s, runs)
-  lines = ["| variant | n | " + " | ".join(metrics) + " |",
-           "| --- | ---: | " + " | ".join("---:" for _ in metrics) + " |"]
+  header = ["variant", "n"] + metrics
+  by_variant = {c.variant: c for c in comparisons}
+  if comparisons:
+    first = comparisons[0]
+    header += [f"Δ {first.metric} vs {first.baseline} (95% CI)", "p"]
+  lines = ["| " + " | ".join(header) + " |",
+           "| --- | " + " | ".join("---:" for _ in header[1:]) + " |"]
   for v in s.variants:
     n = sum(r.finished for r in runs if r.variant == v.name)
     cells = []
@@ -36,11 +45,63 @@ def table(s: study_lib.Study, runs: List[aggregate.Run]) -> str:
       summary = aggregate.summarize(runs, v.name, m)
       cells.append("—" if not summary.n else
                    f"{fmt(m, summary.mean)} ± {fmt(m, summary.sd)}")
+    if comparisons:
+      c = by_variant.get(v.name)
+      baseline = v.name == comparisons[0].baseline
+      cells += ([f"{c.difference:+.2f} [{c.low:+.2f}, {c.high:+.2f}]",
+                 f"{c.p_value:.3f}"] if c else
+                ["baseline", ""] if baseline else ["—", "—"])
     lines.append(f"| {v.name} | {n} | " + " | ".join(cells) + " |")
   return "\n".join(lines)
 
 
-def section(s: study_lib.Study, runs: List[aggregate.Run]) -> str:
+def compare_variants(s: study_lib.Study, root: str
+                     ) -> List[significance.Comparison]:
+  """The paired bootstrap of each variant against the first, on the
+  headline metric (BLEU or chrF only), from the finished runs' files."""
+  if s.headline not in significance.METRICS or len(s.variants) < 2:
+    return []
+  outputs = {}
+  for v in s.variants:
+    outputs[v.name] = []
+    for seed in s.seeds:
+      run_dir = runner.workdir(root, v, seed)
+      found = (significance.run_outputs(run_dir)
+               if runner.is_finished(run_dir) else None)
+      if found:
+        outputs[v.name].append(found)
+  return significance.compare(s.headline, outputs, s.variants[0].name)
+
+
+def _significance_note(comparisons) -> str:
+  c = comparisons[0]
+  return (f"Δ and p: each variant against `{c.baseline}` on test "
+          f"{c.metric}, by sacrebleu's paired bootstrap over the "
+          f"{c.sentences:,} test sentences ({significance.N_SAMPLES:,} "
+          f"resamples, seed {significance.SEED}); each variant's finished "
+          "seeds are pooled (the corpus score of their hypotheses together, "
+          "a test sentence carrying all its seeds when resampled), so the "
+          "95% interval is about the test set, and the ± sd about the "
+          "seeds. See experiments/significance.py.")
+
+
+def significance_csv(comparisons) -> str:
+  """One row per comparison, full precision."""
+  out = io.StringIO()
+  writer = csv.writer(out, lineterminator="\n")
+  writer.writerow(["variant", "baseline", "metric", "difference", "ci_low",
+                   "ci_high", "p_value", "seeds", "baseline_seeds",
+                   "sentences", "resamples", "seed"])
+  for c in comparisons:
+    writer.writerow([c.variant, c.baseline, c.metric, repr(c.difference),
+                     repr(c.low), repr(c.high), repr(c.p_value), c.seeds,
+                     c.baseline_seeds, c.sentences, significance.N_SAMPLES,
+                     significance.SEED])
+  return out.getvalue()
+
+
+def section(s: study_lib.Study, runs: List[aggregate.Run],
+            comparisons: Sequence[significance.Comparison] = ()) -> str:
   """The table and the lines under it (shared by results.md and the README)."""
   settings = ", ".join(f"`{k}={study_lib.format_value(v)}`"
                        for k, v in s.overrides.items()) or "none"
@@ -49,7 +110,9 @@ def section(s: study_lib.Study, runs: List[aggregate.Run]) -> str:
       f"{', '.join(map(str, s.seeds))}. Test-split metrics at the end of "
       "training: mean ± sample standard deviation over the finished seeds "
       "(n).",
-      table(s, runs)]
+      table(s, runs, comparisons)]
+  if comparisons:
+    parts.append(_significance_note(comparisons))
   unfinished = [f"{r.variant}/seed_{r.seed}" for r in runs if not r.finished]
   if unfinished:
     parts.append("Unfinished runs (not in the table): " +
@@ -141,11 +204,15 @@ def write(s: study_lib.Study, root: str, out: str) -> List[str]:
   folder, since its image links are relative to the README.
   """
   runs = aggregate.read_study(s, root)
+  comparisons = compare_variants(s, root)
   os.makedirs(out, exist_ok=True)
-  generated = section(s, runs)
+  generated = section(s, runs, comparisons)
   written = []
-  for name, text in (("results.md", f"# Results: {s.name}\n\n{generated}"),
-                     ("results.csv", csv_text(s, runs))):
+  texts = [("results.md", f"# Results: {s.name}\n\n{generated}"),
+           ("results.csv", csv_text(s, runs))]
+  if comparisons:
+    texts.append(("significance.csv", significance_csv(comparisons)))
+  for name, text in texts:
     written.append(_write_text(os.path.join(out, name), text))
   written += plots.write_all(s, runs, out)
   readme = os.path.join(s.directory, "README.md")

@@ -244,3 +244,41 @@ def test_shipped_studies_load_and_have_a_results_section(name):
   with open(os.path.join(s.directory, "README.md"), encoding="utf-8") as f:
     text = f.read()
   assert "<!-- results:begin -->" in text and "<!-- results:end -->" in text
+
+
+def test_text_study_reports_the_paired_bootstrap_against_the_baseline(
+    tmp_path):
+  s = _study(tmp_path, GOOD_SPEC.replace(
+      '"data.reverse_source": [False, True]', '"model.bidirectional": [False]'
+  ).replace('HEADLINE = "sequence_accuracy"', 'HEADLINE = "bleu"'))
+  root = tmp_path / "runs"
+  lstm, gru = "cell=lstm,bidirectional=False", "cell=gru,bidirectional=False"
+  references = [f"the {w} dog runs to the red house" for w in
+                ("big", "small", "old", "young", "brown", "white")] * 10
+  for variant, keep in ((lstm, 5), (gru, 8)):
+    for seed in (0, 1):
+      run_dir = _write_run(root, variant, seed, [
+          {"step": 20, "split": "test", "bleu": 50.0 + keep + seed,
+           "loss": 1.0, "perplexity": 2.7}])
+      hypotheses = [" ".join(r.split()[:keep - (i + seed) % 2])
+                    for i, r in enumerate(references)]
+      (run_dir / "test_hypotheses.txt").write_text("\n".join(hypotheses) + "\n")
+      (run_dir / "test_references.txt").write_text("\n".join(references) + "\n")
+  comparisons = report.compare_variants(s, str(root))
+  assert [(c.variant, c.baseline, c.seeds) for c in comparisons] == [
+      (gru, lstm, 2)]
+  assert comparisons[0].difference > 0 and comparisons[0].p_value < 0.01
+  text = report.section(s, aggregate.read_study(s, str(root)), comparisons)
+  assert f"| variant | n | bleu | loss | perplexity | Δ bleu vs {lstm} (95% CI) | p |" in text
+  c = comparisons[0]
+  assert (f"| {gru} | 2 | 58.50 ± 0.71 | 1.0000 ± 0.0000 | 2.70 ± 0.00 | "
+          f"{c.difference:+.2f} [{c.low:+.2f}, {c.high:+.2f}] | "
+          f"{c.p_value:.3f} |") in text
+  assert f"| {lstm} | 2 | 55.50 ± 0.71 | 1.0000 ± 0.0000 | 2.70 ± 0.00 | baseline |  |" in text
+  assert "paired bootstrap over the 60 test sentences" in text
+  out = tmp_path / "out"
+  report.write(s, str(root), str(out))
+  first = (out / "significance.csv").read_bytes()
+  report.write(s, str(root), str(out))
+  assert (out / "significance.csv").read_bytes() == first
+  assert first.decode().splitlines()[1].startswith(f'"{gru}","{lstm}",bleu,')
