@@ -52,6 +52,30 @@ def tiny_multi30k(directory):
   return directory
 
 
+def tiny_multi30k_config(root, steps=60):
+  """configs/multi30k.py on tiny_multi30k(ROOT/data), sized for a test: a
+  one-layer 32-unit model trained `steps` steps, data prepared in ROOT/tfds.
+  Returns an unlocked config; the caller may change the model further."""
+  from configs import multi30k  # pylint: disable=g-import-not-at-top
+  config = multi30k.get_config()
+  config.data.path = os.path.relpath(tiny_multi30k(os.path.join(root, "data")))
+  config.data.vocab.min_count = 1
+  config.data.tfds_data_dir = os.path.join(root, "tfds")
+  config.model.num_layers = 1
+  config.model.hidden_size = 32
+  config.model.embedding_size = 16
+  config.model.dropout = 0.0
+  config.train.num_steps = steps
+  config.train.batch_size = 32
+  config.train.warmup_steps = 5
+  config.train.eval_every = steps
+  config.train.checkpoint_every = steps
+  config.train.eval_batch_size = 20
+  config.train.eval_decode_sentences = 0
+  config.decode.max_length = 10
+  return config
+
+
 def pytest_configure(config):
   config.addinivalue_line(
       "markers", "slow: end-to-end runs (tens of seconds); CI runs them too")

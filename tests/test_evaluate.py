@@ -8,9 +8,8 @@ import sys
 
 import pytest
 
-from configs import multi30k
 from seq2seq_jax.training import loop
-from tests.conftest import ROOT, tiny_multi30k
+from tests.conftest import ROOT, tiny_multi30k_config
 
 
 def _evaluate(*args, cwd=ROOT):
@@ -21,27 +20,12 @@ def _evaluate(*args, cwd=ROOT):
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-  root = tmp_path_factory.mktemp("m30k")
-  data = tiny_multi30k(str(root / "data"))
-  config = multi30k.get_config()
-  config.data.path = os.path.relpath(data)  # recorded absolute (see below)
-  config.data.vocab.min_count = 1
-  config.data.tfds_data_dir = str(root / "tfds")
-  config.model.num_layers = 1
-  config.model.hidden_size = 32
-  config.model.embedding_size = 16
-  config.model.dropout = 0.0
-  config.train.num_steps = 60
-  config.train.batch_size = 32
-  config.train.warmup_steps = 5
-  config.train.eval_every = 60
-  config.train.checkpoint_every = 60
-  config.train.eval_batch_size = 20
-  config.train.eval_decode_sentences = 0
-  config.decode.max_length = 10
-  workdir = str(root / "run")
+  root = str(tmp_path_factory.mktemp("m30k"))
+  # The data path relative: the workdir records it absolute (see below).
+  config = tiny_multi30k_config(root)
+  workdir = os.path.join(root, "run")
   loop.train_and_evaluate(config, workdir)
-  return data, workdir
+  return os.path.join(root, "data"), workdir
 
 
 @pytest.mark.slow

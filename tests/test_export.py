@@ -7,9 +7,8 @@ import sys
 
 import pytest
 
-from configs import multi30k
 from seq2seq_jax.training import loop
-from tests.conftest import ROOT, tiny_multi30k
+from tests.conftest import ROOT, tiny_multi30k_config
 
 SENTENCES = [
     "ein zwei drei .",
@@ -38,29 +37,15 @@ print(json.dumps(out))
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
   """A reversed-source Bahdanau model: attention and reversal both matter."""
-  root = tmp_path_factory.mktemp("export")
-  config = multi30k.get_config()
-  config.data.path = tiny_multi30k(str(root / "data"))
-  config.data.vocab.min_count = 1
-  config.data.tfds_data_dir = str(root / "tfds")
+  root = str(tmp_path_factory.mktemp("export"))
+  config = tiny_multi30k_config(root, steps=40)
   config.data.reverse_source = True
   config.model.cell = "gru"
-  config.model.num_layers = 1
   config.model.attention = "bahdanau"
   config.model.bidirectional = True
   config.model.bridge = "linear"
   config.model.hidden_size = 24
-  config.model.embedding_size = 16
-  config.model.dropout = 0.0
-  config.train.num_steps = 40
-  config.train.batch_size = 32
-  config.train.warmup_steps = 5
-  config.train.eval_every = 40
-  config.train.checkpoint_every = 40
-  config.train.eval_batch_size = 20
-  config.train.eval_decode_sentences = 0
-  config.decode.max_length = 10
-  workdir = str(root / "run")
+  workdir = os.path.join(root, "run")
   loop.train_and_evaluate(config, workdir)
   return workdir
 
