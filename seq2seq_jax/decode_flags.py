@@ -16,8 +16,9 @@ FLAGS = flags.FLAGS
 flags.DEFINE_multi_string(
     "workdir", None, "A trained run's workdir; repeat it to decode with an "
     "ensemble of runs trained with the same vocabularies.")
-flags.DEFINE_enum("checkpoint", "best", list(trained_run.CHECKPOINTS),
-                  "Which checkpoint to restore (of every workdir).")
+flags.DEFINE_string("checkpoint", "best", "Which checkpoint to restore: "
+                    "best, latest or average (of every workdir), or the path "
+                    "of one checkpoint step directory (DIR/checkpoints/3000).")
 flags.DEFINE_enum("ensemble_combination", "mean_logprob",
                   list(ensemble.COMBINATIONS),
                   "How an ensemble's per-step distributions combine: the mean "
@@ -42,6 +43,10 @@ Scored = List[Tuple[str, Optional[float]]]
 
 def check() -> None:
   """Refuses flag combinations that mean nothing, before anything loads."""
+  if FLAGS.checkpoint not in trained_run.CHECKPOINTS and len(FLAGS.workdir) > 1:
+    raise cli.UserError(f"--checkpoint={FLAGS.checkpoint} names one "
+                        "checkpoint; with several --workdir use one of "
+                        f"{', '.join(trained_run.CHECKPOINTS)}")
   if FLAGS.num_samples and (FLAGS.beam_size > 1 or FLAGS.nbest > 1):
     raise cli.UserError("--num_samples samples; it cannot be combined with "
                         "--beam_size or --nbest")

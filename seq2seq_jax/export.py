@@ -12,13 +12,12 @@ from absl import flags
 
 from seq2seq_jax import cli
 from seq2seq_jax.inference import exporting
-from seq2seq_jax.inference import trained_run
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "A trained run's workdir.")
 flags.DEFINE_string("output", None, "The folder to write (new or empty).")
-flags.DEFINE_enum("checkpoint", "best", list(trained_run.CHECKPOINTS),
-                  "Which checkpoint to export.")
+flags.DEFINE_string("checkpoint", "best", "Which checkpoint to export: "
+                    "best, latest, average, or a step directory's path.")
 flags.DEFINE_integer("beam_size", 5, "Beam size of the exported beam search "
                      "(greedy search is always exported).")
 flags.DEFINE_list("platforms", [], "jax.export platforms (e.g. cpu,cuda); "

@@ -105,16 +105,18 @@ def _restore_series(workdir: str, subdirectory: str, template, keep: int = 1):
 
 
 def load_run(workdir: str, checkpoint: str = "best") -> LoadedRun:
-  """Restores a workdir's model from its best, newest or averaged checkpoint.
+  """Restores a workdir's model from its best, newest or averaged checkpoint,
+  or from a checkpoint directory given by path.
 
   'best' falls back to the newest checkpoint when no eval has run yet;
-  'average' is the one `python -m seq2seq_jax.average` wrote.
+  'average' is the one `python -m seq2seq_jax.average` wrote; anything else
+  is a step directory (e.g. DIR/checkpoints/3000) restored into the run's
+  model, whose vocabularies and settings come from `workdir`.
   """
-  if checkpoint not in CHECKPOINTS:
-    raise ValueError(f"unknown checkpoint {checkpoint!r}; valid: "
-                     f"{', '.join(CHECKPOINTS)}")
   s, limits, source_vocab, target_vocab, template = run_template(workdir)
   restored, which = None, checkpoint
+  if checkpoint not in CHECKPOINTS:
+    restored = checkpointing.restore_path(checkpoint, template)
   if checkpoint == "average":
     restored = _restore_series(workdir, checkpointing.AVERAGE_SUBDIRECTORY,
                                template)

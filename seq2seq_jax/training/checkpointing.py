@@ -179,7 +179,67 @@ class RunCheckpoints:
 
 
 def _check_shapes(restored, abstract, path: str) -> None:
-  for got, want in zip(jax.tree.leaves(restored), jax.tree.leaves(abstract)):
+  got_leaves = jax.tree_util.tree_flatten_with_path(restored)[0]
+  want_leaves = jax.tree_util.tree_flatten_with_path(abstract)[0]
+  for (name, got), (_, want) in zip(got_leaves, want_leaves):
     if got.shape != want.shape or got.dtype != want.dtype:
-      raise ValueError(f"{path}: array {got.shape}/{got.dtype} where the model "
-                       f"expects {want.shape}/{want.dtype}")
+      raise ValueError(
+          f"{path}: {jax.tree_util.keystr(name)} is {got.shape}/{got.dtype} "
+          f"where the model expects {want.shape}/{want.dtype}")
+
+
+def _shapes(tree) -> Dict[str, tuple]:
+  return {jax.tree_util.keystr(name): tuple(leaf.shape) for name, leaf in
+          jax.tree_util.tree_flatten_with_path(tree)[0]}
+
+
+def _check_parameters(path: str, params) -> None:
+  """Compares the checkpoint's stored parameter shapes (its metadata) with
+  the model's, naming the first difference."""
+  try:
+    metadata = ocp.StandardCheckpointer().metadata(os.path.join(path, "state"))
+    stored = metadata.item_metadata.tree["params"]
+  except Exception as e:  # pylint: disable=broad-except
+    raise CheckpointError(f"{path}: cannot read its metadata "
+                          f"({type(e).__name__}: {str(e)[:200]}); is it a "
+                          "checkpoint of this project?") from None
+  got, want = _shapes(stored), _shapes(params)
+  for name in sorted(set(got) | set(want)):
+    if got.get(name) != want.get(name):
+      raise CheckpointError(
+          f"{path}: parameter {name} is "
+          f"{got.get(name, 'absent')} there and {want.get(name, 'absent')} "
+          "in this run's model: a checkpoint of another model")
+
+
+def restore_path(path: str, template) -> Tuple[Any, Dict[str, Any]]:
+  """(state, meta) of the checkpoint at `path`, a step directory such as
+  DIR/checkpoints/3000 or DIR/best/2800, of this run or of another run of
+  the same model.
+
+  Raises:
+    CheckpointError: `path` is not a checkpoint, or holds another model
+      (the message names the path and, for a shape, the parameter).
+  """
+  path = os.path.abspath(path)
+  series, step = os.path.dirname(path), os.path.basename(path)
+  if not step.isdigit() or not os.path.isdir(path):
+    raise CheckpointError(
+        f"{path} is not a checkpoint: give a step directory such as "
+        "DIR/checkpoints/3000")
+  _check_parameters(path, template.params)
+  checkpointer = Checkpointer(os.path.dirname(series), 1,
+                              os.path.basename(series), asynchronous=False)
+  try:
+    return checkpointer.restore(int(step), template)
+  except CheckpointError:
+    raise
+  except Exception as e:  # pylint: disable=broad-except
+    message = str(e).split("\n")[0][:300]
+    raise CheckpointError(
+        message if message.startswith(path) else
+        f"{path}: cannot restore it into this run's model "
+        f"({type(e).__name__}: {message}); is it a checkpoint of another "
+        "model?") from None
+  finally:
+    checkpointer.manager.close()
