@@ -54,6 +54,32 @@ def test_fused_matches_autodiff_scan(cell_name, reverse, remat):
   np.testing.assert_array_equal(d_xs[2, 1:], 0.0)
 
 
+@pytest.mark.parametrize("cell_name", ["lstm", "gru", "rnn"])
+def test_one_step_matches_autodiff_scan(cell_name):
+  """A length-1 sequence (decoding, the attention decoder's loop) takes the
+  direct step, not a scan: same values and gradients, padding included."""
+  rng = np.random.default_rng(1)
+  xs = jnp.asarray(rng.normal(size=(BATCH, 1, FEATURES)), jnp.float32)
+  mask = jnp.asarray([[True], [False], [True]])
+  reference = RecurrentLayer(cell_name, HIDDEN, implementation="scan")
+  fused = RecurrentLayer(cell_name, HIDDEN, implementation="fused")
+  carry0 = tuple(jnp.asarray(rng.normal(size=c.shape), jnp.float32)
+                 for c in reference.zero_carry(BATCH))
+  variables = reference.init(jax.random.PRNGKey(0), carry0, xs, mask)
+  variables = jax.tree.map(
+      lambda p: p + 0.1 * jnp.asarray(rng.normal(size=p.shape), jnp.float32),
+      variables)
+  want = jax.value_and_grad(_loss(reference, mask), argnums=(0, 1, 2))(
+      variables, carry0, xs)
+  got = jax.jit(jax.value_and_grad(_loss(fused, mask), argnums=(0, 1, 2)))(
+      variables, carry0, xs)
+  for w, g in zip(jax.tree.leaves(want), jax.tree.leaves(got)):
+    np.testing.assert_allclose(g, w, rtol=2e-5, atol=2e-5)
+  np.testing.assert_array_equal(got[1][2][1], 0.0)  # the padded row's input
+  step = jax.make_jaxpr(lambda v: fused.apply(v, carry0, xs, mask))(variables)
+  assert "scan" not in str(step) and "while" not in str(step)
+
+
 def test_unknown_implementation_is_an_error():
   layer = RecurrentLayer("lstm", HIDDEN, implementation="cudnn")
   xs = jnp.zeros((1, 2, FEATURES))

@@ -26,7 +26,7 @@ from seq2seq_jax.models.cells import Carry
 Pointwise = Callable[[Carry, jax.Array, jax.Array], Carry]
 
 
-def _step(pointwise: Pointwise, w_h, b_h, carry: Carry, x, keep):
+def masked_step(pointwise: Pointwise, w_h, b_h, carry: Carry, x, keep):
   """One masked step; returns (new carry, output, hidden_part)."""
   hidden_part = carry[-1] @ w_h + b_h
   new = pointwise(carry, x, hidden_part)
@@ -37,7 +37,7 @@ def _step(pointwise: Pointwise, w_h, b_h, carry: Carry, x, keep):
 def _scan_forward(pointwise, reverse, carry0, xs, mask, w_h, b_h):
   def body(carry, inputs):
     x, m = inputs
-    new, y, hidden_part = _step(pointwise, w_h, b_h, carry, x, m[:, None])
+    new, y, hidden_part = masked_step(pointwise, w_h, b_h, carry, x, m[:, None])
     return new, (y, carry, hidden_part)
   final, (ys, prev_carries, hidden_parts) = jax.lax.scan(
       body, carry0, (xs, mask), reverse=reverse)
@@ -65,7 +65,7 @@ def fused_scan(pointwise: Pointwise, reverse: bool, remat: bool,
   """
   def body(carry, inputs):
     x, m = inputs
-    new, y, _ = _step(pointwise, w_h, b_h, carry, x, m[:, None])
+    new, y, _ = masked_step(pointwise, w_h, b_h, carry, x, m[:, None])
     return new, y
   return jax.lax.scan(body, carry0, (xs, mask), reverse=reverse)
 

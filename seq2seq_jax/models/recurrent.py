@@ -22,7 +22,7 @@ import jax.numpy as jnp
 
 from seq2seq_jax.models import cudnn_recurrence
 from seq2seq_jax.models.cells import Carry, get_cell
-from seq2seq_jax.models.fused_recurrence import fused_scan
+from seq2seq_jax.models.fused_recurrence import fused_scan, masked_step
 
 IMPLEMENTATIONS = ("fused", "scan", "cudnn")
 
@@ -132,6 +132,14 @@ class RecurrentLayer(nn.Module):
     w_h, b_h = _Weights(self.cell_name, self.hidden_size, name="scan")()
     dtype = projected.dtype
     carry = tuple(c.astype(dtype) for c in carry)
+    if length == 1:
+      # One step (decoding, the attention decoder's loop): no loop to fuse,
+      # so no scan of length 1 (a nested loop per step) and no custom VJP;
+      # autodiff of the step is the same computation.
+      final, output, _ = masked_step(
+          cell.pointwise, w_h.astype(dtype), b_h.astype(dtype), carry,
+          projected[0], mask[:, :1])
+      return final, output[:, None]
     final, outputs = fused_scan(
         cell.pointwise, self.reverse, self.remat, carry, projected,
         jnp.swapaxes(mask, 0, 1), w_h.astype(dtype), b_h.astype(dtype))
