@@ -20,14 +20,13 @@ def _loss(layer, mask):
   return loss
 
 
-@pytest.mark.parametrize("cell_name", ["lstm", "gru", "rnn"])
-@pytest.mark.parametrize("reverse", [False, True])
-@pytest.mark.parametrize("remat", [False, True])
-def test_fused_matches_autodiff_scan(cell_name, reverse, remat):
-  rng = np.random.default_rng(0)
-  xs = jnp.asarray(rng.normal(size=(BATCH, TIME, FEATURES)), jnp.float32)
-  lengths = np.array([TIME, 4, 1])  # full, padded, a single real step
-  mask = jnp.asarray(np.arange(TIME)[None] < lengths[:, None])
+def _compare(cell_name, mask, reverse=False, remat=False, seed=0):
+  """Values and gradients of the fused layer against the autodiff scan on
+  random inputs [BATCH, time, FEATURES]; returns the fused ones and the
+  layer, the variables and the carry and inputs they were taken at."""
+  rng = np.random.default_rng(seed)
+  xs = jnp.asarray(rng.normal(size=(BATCH, mask.shape[1], FEATURES)),
+                   jnp.float32)
   reference = RecurrentLayer(cell_name, HIDDEN, reverse=reverse,
                              implementation="scan")
   fused = RecurrentLayer(cell_name, HIDDEN, reverse=reverse,
@@ -41,13 +40,22 @@ def test_fused_matches_autodiff_scan(cell_name, reverse, remat):
   variables = jax.tree.map(  # non-zero biases, so a dropped term would show
       lambda p: p + 0.1 * jnp.asarray(rng.normal(size=p.shape), jnp.float32),
       variables)
-
   want = jax.value_and_grad(_loss(reference, mask), argnums=(0, 1, 2))(
       variables, carry0, xs)
   got = jax.jit(jax.value_and_grad(_loss(fused, mask), argnums=(0, 1, 2)))(
       variables, carry0, xs)
   for w, g in zip(jax.tree.leaves(want), jax.tree.leaves(got)):
     np.testing.assert_allclose(g, w, rtol=2e-5, atol=2e-5)
+  return got, (fused, variables, carry0, xs)
+
+
+@pytest.mark.parametrize("cell_name", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("remat", [False, True])
+def test_fused_matches_autodiff_scan(cell_name, reverse, remat):
+  lengths = np.array([TIME, 4, 1])  # full, padded, a single real step
+  mask = jnp.asarray(np.arange(TIME)[None] < lengths[:, None])
+  got, _ = _compare(cell_name, mask, reverse, remat)
   # Inputs at padded steps get exactly zero gradient.
   d_xs = got[1][2]
   np.testing.assert_array_equal(d_xs[1, 4:], 0.0)
@@ -58,23 +66,8 @@ def test_fused_matches_autodiff_scan(cell_name, reverse, remat):
 def test_one_step_matches_autodiff_scan(cell_name):
   """A length-1 sequence (decoding, the attention decoder's loop) takes the
   direct step, not a scan: same values and gradients, padding included."""
-  rng = np.random.default_rng(1)
-  xs = jnp.asarray(rng.normal(size=(BATCH, 1, FEATURES)), jnp.float32)
   mask = jnp.asarray([[True], [False], [True]])
-  reference = RecurrentLayer(cell_name, HIDDEN, implementation="scan")
-  fused = RecurrentLayer(cell_name, HIDDEN, implementation="fused")
-  carry0 = tuple(jnp.asarray(rng.normal(size=c.shape), jnp.float32)
-                 for c in reference.zero_carry(BATCH))
-  variables = reference.init(jax.random.PRNGKey(0), carry0, xs, mask)
-  variables = jax.tree.map(
-      lambda p: p + 0.1 * jnp.asarray(rng.normal(size=p.shape), jnp.float32),
-      variables)
-  want = jax.value_and_grad(_loss(reference, mask), argnums=(0, 1, 2))(
-      variables, carry0, xs)
-  got = jax.jit(jax.value_and_grad(_loss(fused, mask), argnums=(0, 1, 2)))(
-      variables, carry0, xs)
-  for w, g in zip(jax.tree.leaves(want), jax.tree.leaves(got)):
-    np.testing.assert_allclose(g, w, rtol=2e-5, atol=2e-5)
+  got, (fused, variables, carry0, xs) = _compare(cell_name, mask, seed=1)
   np.testing.assert_array_equal(got[1][2][1], 0.0)  # the padded row's input
   step = jax.make_jaxpr(lambda v: fused.apply(v, carry0, xs, mask))(variables)
   assert "scan" not in str(step) and "while" not in str(step)
