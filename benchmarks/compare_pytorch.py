@@ -23,6 +23,12 @@ Method.
     is the median of `--repeats` steps. The reported ratio is the median over
     rounds of the paired ratios (PyTorch step time / project step time, > 1:
     the project is faster); tokens/s are medians over rounds.
+  * Both workers run with the same glibc allocator settings: glibc's
+    defaults, or with `--host_memory=keep` those of
+    `SEQ2SEQ_JAX_HOST_MEMORY=keep` (seq2seq_jax/host_memory.py: freed
+    buffers stay in the process instead of being unmapped and page-faulted
+    back in every step), which PyTorch's CPU tuning advice reaches with
+    jemalloc or tcmalloc. The table's header says what each worker had.
   * Measure on an idle machine: under contention PyTorch's OpenMP pool slows
     by up to 8x and no ratio means anything.
 
@@ -50,6 +56,7 @@ import numpy as np
 from benchmarks import cases as cases_lib
 from benchmarks import flops
 from benchmarks import sides
+from seq2seq_jax import host_memory
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MATMUL_SIZE = 2048
@@ -83,6 +90,7 @@ def _matmul_gflops(framework: str, repeats: int, device: str,
 
 def worker(framework: str, device: str, dtype: str) -> None:
   """Reads one JSON command per stdin line, answers one JSON line each."""
+  host_memory.configure()  # As `train` does; both workers alike.
   built = {}
   for line in sys.stdin:
     command = json.loads(line)
@@ -94,7 +102,8 @@ def worker(framework: str, device: str, dtype: str) -> None:
       side = built[command["case"]] = (
           sides.JaxSide(case, dtype) if framework == "jax"
           else sides.TorchSide(case, device=device, dtype=dtype))
-      answer = {"compile_s": side.compile_s}
+      answer = {"compile_s": side.compile_s,
+                "host_memory_kept": host_memory.applied()}
     elif op == "train":
       answer = {"seconds": built[command["case"]].train_seconds(
           command["repeats"])}
@@ -110,12 +119,14 @@ def worker(framework: str, device: str, dtype: str) -> None:
 
 
 class _Worker:
-  def __init__(self, framework: str, device: str, dtype: str):
+  def __init__(self, framework: str, device: str, dtype: str,
+               host_memory_mode: str):
     self.framework = framework
     self.process = subprocess.Popen(
         [sys.executable, "-m", "benchmarks.compare_pytorch",
          f"--_worker={framework}", f"--device={device}", f"--dtype={dtype}"],
-        cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        env=dict(os.environ, **{host_memory.ENV_VAR: host_memory_mode}))
 
   def ask(self, **command) -> Dict[str, Any]:
     self.process.stdin.write(json.dumps(command) + "\n")
@@ -138,13 +149,18 @@ def _tokens(case: cases_lib.Case) -> int:
 
 
 def compare(names: List[str], rounds: int, repeats: int, tiny: bool,
-            decode: bool, device: str = "cpu",
-            dtype: str = "float32") -> Dict[str, Any]:
+            decode: bool, device: str = "cpu", dtype: str = "float32",
+            host_memory_mode: str = "default") -> Dict[str, Any]:
   """Interleaved rounds (see the module docstring); returns the results."""
-  workers = {f: _Worker(f, device, dtype) for f in ("jax", "torch")}
+  workers = {f: _Worker(f, device, dtype, host_memory_mode)
+             for f in ("jax", "torch")}
   try:
-    setup = {name: {f: w.ask(op="setup", case=name, tiny=tiny)["compile_s"]
-                    for f, w in workers.items()} for name in names}
+    answers = {name: {f: w.ask(op="setup", case=name, tiny=tiny)
+                      for f, w in workers.items()} for name in names}
+    setup = {name: {f: a["compile_s"] for f, a in by_framework.items()}
+             for name, by_framework in answers.items()}
+    kept = {f: all(answers[name][f]["host_memory_kept"] for name in names)
+            for f in workers}
     samples = {name: {"jax": [], "torch": []} for name in names}
     decode_names = [n for n in names if decode and n in sides.DECODE_CASES]
     decoding = {name: {"jax_greedy": [], "jax_beam5": [], "torch_greedy": []}
@@ -173,7 +189,7 @@ def compare(names: List[str], rounds: int, repeats: int, tiny: bool,
       w.close()
   result = _summarize(names, tiny, setup, samples, decoding, peaks, rounds,
                       repeats)
-  result.update(device=device, dtype=dtype)
+  result.update(device=device, dtype=dtype, host_memory_kept=kept)
   return result
 
 
@@ -239,12 +255,19 @@ def _machine() -> Dict[str, Any]:
           "torch": importlib.metadata.version("torch")}
 
 
+def _kept(result: Dict[str, Any], framework: str) -> str:
+  kept = result.get("host_memory_kept", {}).get(framework)
+  return "?" if kept is None else ("yes" if kept else "no")
+
+
 def format_table(result: Dict[str, Any]) -> str:
   lines = [f"{result['machine']['cpu']} ({result['machine']['cpus']} CPUs); "
            f"{result.get('device', 'cpu')}, {result.get('dtype', 'float32')}; "
            f"matmul {MATMUL_SIZE}^2: jax {result['jax_matmul_gflops']:.0f}"
            f", torch {result['torch_matmul_gflops']:.0f} GFLOP/s; "
-           f"{result['rounds']} rounds x {result['repeats']} steps",
+           f"{result['rounds']} rounds x {result['repeats']} steps; "
+           f"host memory kept (jax, torch): "
+           f"{_kept(result, 'jax')}, {_kept(result, 'torch')}",
            f"{'case':<20} {'ratio':>6} {'project tok/s':>14} {'torch tok/s':>12}"
            f" {'project %pk':>11} {'torch %pk':>9}"]
   for c in result["cases"]:
@@ -286,6 +309,11 @@ def main(argv=None) -> None:
   parser.add_argument("--dtype", default="float32",
                       choices=("float32", "bfloat16"),
                       help="bfloat16: train.dtype=bfloat16 vs torch.autocast")
+  parser.add_argument("--host_memory", default="default",
+                      choices=host_memory.MODES,
+                      help="glibc settings of both workers "
+                      "(seq2seq_jax/host_memory.py): keep freed memory or "
+                      "glibc's defaults")
   parser.add_argument("--json", default="")
   parser.add_argument("--_worker", dest="worker", default="",
                       help=argparse.SUPPRESS)
@@ -306,7 +334,7 @@ def main(argv=None) -> None:
     return
   result = compare(names, args.rounds, args.repeats, args.tiny,
                    decode=not args.no_decode, device=args.device,
-                   dtype=args.dtype)
+                   dtype=args.dtype, host_memory_mode=args.host_memory)
   print(format_table(result))
   if args.json:
     with open(args.json, "w", encoding="utf-8") as f:

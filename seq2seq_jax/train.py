@@ -7,6 +7,9 @@ Multi-host (the same command on every host, the workdir on a shared disk):
   ... --distributed=explicit --coordinator_address=host0:1234 \
       --num_processes=2 --process_id=0   # 1 on the other host
   ... --distributed=auto   # Cloud TPU pod slices, SLURM, Open MPI
+
+On CPU, a model whose step works on more than 64 MB trains faster with
+`SEQ2SEQ_JAX_HOST_MEMORY=keep` in the environment (host_memory.py says why).
 """
 from absl import app
 from absl import flags
@@ -15,6 +18,7 @@ import jax
 from ml_collections import config_flags
 
 from seq2seq_jax import cli
+from seq2seq_jax import host_memory
 from seq2seq_jax.training import distributed
 from seq2seq_jax.training import loop
 
@@ -35,6 +39,8 @@ flags.mark_flags_as_required(["config", "workdir"])
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  # Before JAX starts its threads (host_memory's docstring says why).
+  kept = host_memory.configure()
   try:
     distributed.initialize(FLAGS.distributed, FLAGS.coordinator_address,
                            FLAGS.num_processes, FLAGS.process_id)
@@ -42,6 +48,9 @@ def main(argv):
     raise app.UsageError(str(e)) from None
   logging.info("process %d of %d; JAX devices: %s", jax.process_index(),
                jax.process_count(), jax.devices())
+  logging.info("host memory: %s", "freed buffers kept for reuse" if kept else
+               f"glibc defaults ({host_memory.ENV_VAR}="
+               f"{host_memory.requested_mode()})")
   loop.train_and_evaluate(FLAGS.config, FLAGS.workdir)
 
 
