@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 
 from seq2seq_jax.data.vocabulary import PAD_ID
+from seq2seq_jax.decoding.argmax import first_argmax
 
 StepFn = Callable[[jax.Array, Any], Tuple[jax.Array, Any]]
 
@@ -62,4 +63,4 @@ def greedy_search(step_fn: StepFn, carry: Any, batch_size: int,
     [batch, max_length] int32 tokens; EOS is kept, positions after it are PAD.
   """
   return generate(step_fn, carry, batch_size, max_length, bos_id, eos_id,
-                  lambda logits, i: jnp.argmax(logits, axis=-1))
+                  lambda logits, i: first_argmax(logits))

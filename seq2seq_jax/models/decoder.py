@@ -24,6 +24,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from seq2seq_jax.decoding.argmax import first_argmax
 from seq2seq_jax.models.attention import Attention
 from seq2seq_jax.models.recurrent import RecurrentLayer
 
@@ -188,7 +189,7 @@ class Decoder(nn.Module):
     def body(module, state, inputs):
       carry, previous_logits = state
       gold, gold_flag = inputs
-      predicted = jnp.argmax(previous_logits, axis=-1).astype(gold.dtype)
+      predicted = first_argmax(previous_logits).astype(gold.dtype)
       tokens = jnp.where(gold_flag, gold, predicted)
       carry, logits = module.step(carry, tokens, train=train)
       return (carry, logits), logits

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from seq2seq_jax.data.vocabulary import PAD_ID
+from seq2seq_jax.decoding.argmax import first_argmax
 
 Sums = Dict[str, jax.Array]
 
@@ -42,7 +43,7 @@ def token_cross_entropy(logits: jax.Array, targets: jax.Array,
   if label_smoothing:
     loss = (lse - (1.0 - label_smoothing) * target_logit
             - label_smoothing * jnp.mean(logits, axis=-1))
-  correct = (jnp.argmax(logits, axis=-1) == targets).astype(jnp.float32)
+  correct = (first_argmax(logits) == targets).astype(jnp.float32)
   return loss, nll, correct
 
 
