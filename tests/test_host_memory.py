@@ -79,3 +79,13 @@ def test_the_train_command_keeps_host_memory_and_says_so(tmp_path):
       cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
   assert result.returncode == 0, result.stderr[-2000:]
   assert "host memory: freed buffers kept for reuse" in result.stderr
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc",
+                    reason="the settings are glibc's (mallopt)")
+def test_the_ab_benchmark_reports_both_ratios():
+  from benchmarks import host_memory_ab  # pylint: disable=g-import-not-at-top
+  result = host_memory_ab.compare(["lstm_h512"], rounds=2, repeats=1,
+                                  tiny=True)
+  speed, compile_ratio = result["lstm_h512"]
+  assert speed > 0 and compile_ratio > 0
