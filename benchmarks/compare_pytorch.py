@@ -256,8 +256,7 @@ def _machine() -> Dict[str, Any]:
 
 
 def _kept(result: Dict[str, Any], framework: str) -> str:
-  kept = result.get("host_memory_kept", {}).get(framework)
-  return "?" if kept is None else ("yes" if kept else "no")
+  return "yes" if result["host_memory_kept"][framework] else "no"
 
 
 def format_table(result: Dict[str, Any]) -> str:

@@ -7,7 +7,7 @@ glibc serves a block that large from a thread other than the main one with a
 fresh `mmap` (a thread's own arena grows in heaps of at most 64 MB) and
 hands it back to the kernel on `free`, so every step page-faults its whole
 working set in again, zero-filled by the kernel: about 24,000 faults per run
-of that layer, some 20% of its time on a 2-core Xeon (docs/performance.md).
+of that layer, about 18% of its time on a 2-core Xeon (docs/performance.md).
 One arena (the main heap, which grows without that limit), no `mmap` and a
 2 GB trim threshold keep a freed buffer in the heap for the next step.
 
@@ -26,12 +26,12 @@ peak).
 `configure()` must run before JAX starts its CPU threads (glibc picks a
 thread's arena when the thread first allocates, so threads already running
 keep theirs); the train command calls it first thing. On C libraries other
-than glibc (macOS, musl) it changes nothing.
+than glibc (macOS, musl) it changes nothing. Any other value of the
+variable is an error (ValueError), not a silent fallback.
 """
 import ctypes
 import os
 import platform
-import warnings
 
 ENV_VAR = "SEQ2SEQ_JAX_HOST_MEMORY"
 MODES = ("keep", "default")
@@ -45,12 +45,15 @@ _SETTINGS = ((_M_ARENA_MAX, 1), (_M_MMAP_MAX, 0),
 
 
 def requested_mode() -> str:
-  """The mode asked for in the environment ("default" unless set)."""
+  """The mode asked for in the environment ("default" unless set).
+
+  Raises:
+    ValueError: the variable holds something other than one of MODES.
+  """
   mode = os.environ.get(ENV_VAR, "default")
   if mode not in MODES:
-    warnings.warn(f"ignoring {ENV_VAR}={mode!r}: valid values are "
-                  f"{', '.join(MODES)}; using 'default'", stacklevel=2)
-    return "default"
+    raise ValueError(f"{ENV_VAR}={mode!r}: valid values are "
+                     f"{', '.join(MODES)}")
   return mode
 
 

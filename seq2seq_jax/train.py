@@ -39,8 +39,11 @@ flags.mark_flags_as_required(["config", "workdir"])
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  # Before JAX starts its threads (host_memory's docstring says why).
-  kept = host_memory.configure()
+  try:
+    # Before JAX starts its threads (host_memory's docstring says why).
+    kept = host_memory.configure()
+  except ValueError as e:
+    raise cli.UserError(str(e)) from None
   try:
     distributed.initialize(FLAGS.distributed, FLAGS.coordinator_address,
                            FLAGS.num_processes, FLAGS.process_id)

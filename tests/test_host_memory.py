@@ -59,13 +59,26 @@ def test_keep_reuses_the_runs_buffers_and_default_does_not():
   assert faults > 10_000, faults  # why the settings exist: 16,384 pages
 
 
-def test_default_unless_asked_and_an_unknown_mode_warns(monkeypatch):
+def test_default_unless_asked_and_an_unknown_mode_is_an_error(monkeypatch):
   monkeypatch.delenv(host_memory.ENV_VAR, raising=False)
   assert host_memory.requested_mode() == "default"
   assert not host_memory.configure()
   monkeypatch.setenv(host_memory.ENV_VAR, "fast")
-  with pytest.warns(UserWarning, match="valid values are keep, default"):
-    assert host_memory.requested_mode() == "default"
+  with pytest.raises(ValueError, match="valid values are keep, default"):
+    host_memory.requested_mode()
+
+
+def test_the_train_command_refuses_an_unknown_mode_in_one_line(tmp_path):
+  env = dict(os.environ, **{host_memory.ENV_VAR: "fast"})
+  result = subprocess.run(
+      [sys.executable, "-m", "seq2seq_jax.train", "--config=configs/smoke.py",
+       f"--workdir={tmp_path}/run"],
+      cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+  assert result.returncode == 2, result.stderr[-2000:]
+  assert "Traceback" not in result.stderr
+  assert f"{host_memory.ENV_VAR}='fast'" in result.stderr
+  assert "valid values are keep, default" in result.stderr
+  assert not os.path.exists(tmp_path / "run")
 
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc",
