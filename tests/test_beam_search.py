@@ -6,6 +6,7 @@ carry, so a beam search that reorders the carry wrongly gets wrong logits:
 Each row of `table` is an independent random model, picked by the carry.
 """
 import itertools
+import re
 
 import jax
 import jax.numpy as jnp
@@ -262,6 +263,26 @@ def test_jit_with_nested_pytree_carry():
                          alpha=0.6, nbest=2)
   np.testing.assert_array_equal(jitted[0], eager[0])
   np.testing.assert_allclose(jitted[1], eager[1], rtol=1e-6)
+
+
+def test_one_top_k_pass_over_the_expansions():
+  """Each step reads the [batch, beam * vocab] expansions once, with a top_k
+  that XLA:CPU runs as its TopK kernel, not as a full sort of the row."""
+  batch, beam, vocab = 2, 4, 1000
+  step_fn, carry = _model(_table(batch, vocab, 5, seed=1))
+  hlo = jax.jit(bs.beam_search, static_argnums=(0, 2, 3, 4, 5),
+                static_argnames=("beam_size", "nbest")).lower(
+      step_fn, carry([0, 1]), batch, 5, BOS_ID, EOS_ID, beam_size=beam,
+      alpha=0.6, nbest=1).compile().as_text()
+  shape_of = dict(re.findall(r"%([\w.-]+) = (\S+) ", hlo))
+  row = f"f32[{batch},{beam * vocab}]"
+  over_row = {"TopK": 0, "sort": 0}
+  for line in hlo.splitlines():
+    match = re.search(r"= .*? (custom-call|sort)\(%([\w.-]+)", line)
+    if match and shape_of.get(match.group(2), "").startswith(row):
+      kind = "TopK" if 'custom_call_target="TopK"' in line else match.group(1)
+      over_row[kind] = over_row.get(kind, 0) + 1
+  assert over_row == {"TopK": 1, "sort": 0}, over_row
 
 
 def test_rejects_bad_arguments():
