@@ -128,9 +128,9 @@ def beam_search(step_fn: StepFn, carry: Any, batch_size: int, max_length: int,
     # hypothesis has one EOS expansion, so the 2 * beam_size best hold the
     # beam_size best (which may end in EOS) and at least beam_size that do
     # not. top_k is stable (equal values in index order), so both selections
-    # below equal a top_k of the full row.
-    # The barrier keeps XLA from folding the slices below into the top_k,
-    # which turns it into a full sort of the row on CPU (20x slower).
+    # below equal a top_k of the full row (up to which -inf expansion fills
+    # a dead slot). The barrier keeps XLA from folding the slices below into
+    # the top_k, which makes it a full sort of the row on CPU (20x slower).
     top_logprob, top_index = jax.lax.optimization_barrier(jax.lax.top_k(
         candidates, min(2 * beam_size, beam_size * vocab)))
 
