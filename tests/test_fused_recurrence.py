@@ -79,3 +79,34 @@ def test_unknown_implementation_is_an_error():
   with pytest.raises(ValueError, match="cudnn.*fused"):
     layer.init(jax.random.PRNGKey(0), layer.zero_carry(1), xs,
                jnp.ones((1, 2), bool))
+
+
+@pytest.mark.parametrize("cell_name, stacked", [("lstm", 2), ("gru", 3)])
+def test_backward_loop_stacks_a_shared_cotangent_once(cell_name, stacked):
+  """An LSTM adds x and h @ W_hh before its gates, so their per-step
+  cotangents are one array, stacked once by the backward loop; a GRU's
+  differ (its reset gate scales h @ W_hn) and both are stacked. Counted:
+  [time, batch, gates * hidden] outputs of the forward and backward loops."""
+  time, batch, hidden = 5, 3, 4
+  layer = RecurrentLayer(cell_name, hidden)
+  inputs = jnp.ones((batch, time, 2))
+  mask = jnp.ones((batch, time), bool)
+  carry = layer.zero_carry(batch)
+  variables = layer.init(jax.random.PRNGKey(0), carry, inputs, mask)
+  grad = jax.grad(lambda v, x: jnp.sum(layer.apply(v, carry, x, mask)[1]),
+                  argnums=(0, 1))
+  jaxpr = jax.make_jaxpr(grad)(variables, inputs)
+  gates = layer.zero_carry(1)[0].shape[-1] * (4 if cell_name == "lstm" else 3)
+
+  def scans(eqns):
+    for eqn in eqns:
+      if eqn.primitive.name == "scan":
+        yield eqn
+      for param in eqn.params.values():
+        for sub in param if isinstance(param, (list, tuple)) else [param]:
+          inner = getattr(sub, "jaxpr", None)
+          if inner is not None:
+            yield from scans(getattr(inner, "eqns", []))
+
+  outputs = [v.aval.shape for eqn in scans(jaxpr.eqns) for v in eqn.outvars]
+  assert outputs.count((time, batch, gates)) == stacked, outputs

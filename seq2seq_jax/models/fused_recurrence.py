@@ -96,12 +96,16 @@ def _fused_bwd(pointwise, reverse, remat, residuals, cotangents):
     # At padded steps the carry passed straight through.
     d_prev = tuple(dp + jnp.where(keep, 0.0, d) for dp, d in zip(d_prev, d_new))
     d_prev = d_prev[:-1] + (d_prev[-1] + d_hidden @ w_h_t,)
-    return d_prev, (d_x, d_hidden)
+    # Where the cell adds x and h @ W_hh before its gates (LSTM, RNN), the two
+    # cotangents are one array: stack it once, not twice.
+    return d_prev, (None if d_x is d_hidden else d_x, d_hidden)
 
   # With remat, hidden_parts is None: an empty pytree that scan passes through.
   d_carry0, (d_xs, d_hidden) = jax.lax.scan(
       body, d_final, (prev_carries, hidden_parts, xs, mask, d_ys),
       reverse=not reverse)
+  if d_xs is None:
+    d_xs = d_hidden
   # The weight gradients, each one matmul over all steps at once.
   d_w_h = jnp.einsum("tbh,tbg->hg", prev_carries[-1], d_hidden)
   d_b_h = d_hidden.sum(axis=(0, 1))
