@@ -134,3 +134,34 @@ def test_attention_model_padding_invariance_and_step(kind, cell, bidirectional,
     weights = carry["attention"]
     np.testing.assert_array_equal(weights[1, 2:], 0.0)  # row 1 has 2 tokens
     np.testing.assert_allclose(weights.sum(-1), 1.0, rtol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["bahdanau", "luong_concat"])
+def test_decoder_loop_keeps_no_per_step_copy_of_the_additive_tanh(kind):
+  """The gradient of a loop of additive attention recomputes each step's
+  [batch, source, units] tanh instead of storing it: no loop output of shape
+  [steps, batch, source, units]."""
+  steps, batch, source, units = 3, 2, 5, 7
+  rng = np.random.default_rng(0)
+  memory = jnp.asarray(rng.normal(size=(batch, source, 4)), jnp.float32)
+  mask = jnp.ones((batch, source), bool)
+  attention = Attention(kind, units=units, memory_size=4)
+  variables = attention.init(
+      jax.random.PRNGKey(0), memory[:, 0], memory, mask,
+      method=lambda module, q, m, k: module(q, module.keys(m), m, k))
+
+  def loss(variables, memory):
+    keys = attention.apply(variables, memory, method=Attention.keys)
+
+    def step(query, _):
+      context, _ = attention.apply(variables, query, keys, memory, mask)
+      return jnp.tanh(context), None
+    return jnp.sum(jax.lax.scan(step, memory[:, 0], None, length=steps)[0])
+
+  grads = jax.grad(loss, argnums=(0, 1))(variables, memory)
+  assert all(bool(jnp.all(jnp.isfinite(g))) for g in jax.tree.leaves(grads))
+  jaxpr = jax.make_jaxpr(jax.grad(loss, argnums=(0, 1)))(variables, memory)
+  shapes = [v.aval.shape for eqn in jaxpr.eqns if eqn.primitive.name == "scan"
+            for v in eqn.outvars]
+  assert shapes, "expected the forward and backward loops"
+  assert (steps, batch, source, units) not in shapes, shapes

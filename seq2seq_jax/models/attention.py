@@ -24,6 +24,33 @@ KINDS = ("none", "bahdanau", "luong_dot", "luong_general", "luong_concat")
 MASKED_SCORE = -1e9
 
 
+@jax.checkpoint
+def _additive_scores(keys, projected_query, kernel):
+  """v . tanh(keys + W_q q) -> [batch, source].
+
+  Checkpointed: the backward pass recomputes the [batch, source, units] tanh
+  from the keys (the same at every decoder step) and the small projected
+  query, instead of a decoder loop storing it at every step (twice, as
+  autodiff of the scan keeps it for both the tanh and the product with v).
+  """
+  hidden = jnp.tanh(keys + projected_query[:, None, :])
+  hidden, kernel = nn.dtypes.promote_dtype(hidden, kernel)
+  scores = jax.lax.dot_general(hidden, kernel,
+                               (((hidden.ndim - 1,), (0,)), ((), ())))
+  return scores[..., 0]
+
+
+class _ScoreVector(nn.Module):
+  """The v of additive attention; the parameter of `nn.Dense(1,
+  use_bias=False)` (same name and initialiser), applied by _additive_scores."""
+
+  @nn.compact
+  def __call__(self, keys, projected_query):
+    kernel = self.param("kernel", nn.linear.default_kernel_init,
+                        (keys.shape[-1], 1))
+    return _additive_scores(keys, projected_query, kernel)
+
+
 class Attention(nn.Module):
   """Scores a query against the source.
 
@@ -43,7 +70,7 @@ class Attention(nn.Module):
     if self.kind in ("bahdanau", "luong_concat"):
       self.memory_projection = nn.Dense(self.units, use_bias=False)
       self.query_projection = nn.Dense(self.units)
-      self.score_vector = nn.Dense(1, use_bias=False)
+      self.score_vector = _ScoreVector()
     elif self.kind == "luong_general":
       self.general_kernel = nn.Dense(self.memory_size, use_bias=False)
 
@@ -67,8 +94,7 @@ class Attention(nn.Module):
       (context [batch, memory_size], weights [batch, source]).
     """
     if self.kind in ("bahdanau", "luong_concat"):
-      hidden = jnp.tanh(keys + self.query_projection(query)[:, None, :])
-      scores = self.score_vector(hidden)[..., 0]
+      scores = self.score_vector(keys, self.query_projection(query))
     elif self.kind == "luong_dot":
       if query.shape[-1] != memory.shape[-1]:
         raise ValueError(f"luong_dot needs equal decoder ({query.shape[-1]}) "
