@@ -320,10 +320,10 @@ def main(argv=None) -> None:
   if args.worker:
     worker(args.worker, args.device, args.dtype)
     return
-  names = [n for n in args.cases.split(",") if n]
-  for name in names:
-    if name not in sides.CASES:
-      parser.error(f"unknown case {name!r}; valid: {', '.join(sides.CASES)}")
+  try:
+    names = sides.case_names(args.cases)
+  except ValueError as e:
+    parser.error(str(e))
   for name in [] if args.skip_check else names:
     checked = sides.check_equal_work(name, tiny=True)
     print(f"equal work: {name}: loss {checked['loss']:.6f}, gradients and "

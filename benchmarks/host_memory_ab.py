@@ -72,10 +72,10 @@ def main(argv=None):
   parser.add_argument("--repeats", type=int, default=7)
   parser.add_argument("--tiny", action="store_true", help="tiny sizes")
   args = parser.parse_args(argv)
-  cases = [c for c in args.cases.split(",") if c]
-  for name in cases:
-    if name not in sides.CASES:
-      parser.error(f"unknown case {name!r}; valid: {', '.join(sides.CASES)}")
+  try:
+    cases = sides.case_names(args.cases)
+  except ValueError as e:
+    parser.error(str(e))
   try:
     result = compare(cases, args.rounds, args.repeats, args.tiny)
   except RuntimeError as e:

@@ -27,9 +27,21 @@ CASES = {
 DECODE_CASES = ("lstm_h512", "gru_h512", "lstm_h1024")
 
 
-def case_for(name: str, tiny: bool) -> cases_lib.Case:
+def _check_case(name: str) -> None:
   if name not in CASES:
     raise ValueError(f"unknown case {name!r}; valid: {', '.join(CASES)}")
+
+
+def case_names(text: str) -> List[str]:
+  """The names in a comma-separated `--cases` value, each checked."""
+  names = [name for name in text.split(",") if name]
+  for name in names:
+    _check_case(name)
+  return names
+
+
+def case_for(name: str, tiny: bool) -> cases_lib.Case:
+  _check_case(name)
   return cases_lib.shrink(CASES[name]) if tiny else CASES[name]
 
 

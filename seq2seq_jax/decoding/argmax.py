@@ -1,8 +1,8 @@
 """The first index of the largest value, as two plain reductions.
 
 Why: `jnp.argmax` lowers to one reduction over (value, index) pairs, which
-XLA:CPU does not vectorize: over [64, 8,000] logits it took 1.0 ms per
-decoding step on a 2-core Xeon, 15% of greedy decoding. A max, then the
+XLA:CPU does not vectorize: over [64, 8,000] logits it took about 0.9 ms
+per decoding step on a 2-core Xeon, 15% of greedy decoding. A max, then the
 smallest index where the value equals it, gives the same answer (the first
 index on ties, NaN counted as the largest as `jnp.argmax` does) in half the
 time (docs/performance.md).
