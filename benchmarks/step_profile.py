@@ -14,16 +14,30 @@ time / part's time, so 100% means the part costs no more than its kernels.
   output_layer     output projection + softmax cross-entropy, forward +
                    backward, on fixed inputs; kernels: its three matmuls and
                    the cross-entropy's forward + backward on fixed logits
-  rest             full_step - optimizer - (layers x recurrent_layer) -
-                   output_layer: embeddings, bridge, attention, gate work
-                   of the other layers
+  attention_loop   (Bahdanau cases) the decoder's step-by-step loop up to
+                   the readouts (attention, recurrent layers), forward +
+                   backward, from a fixed encoding; kernels: per step its
+                   matmuls, the context sum and the additive scores' tanh
+                   (recomputed in the backward pass, as the loop does) with
+                   the same step-to-step dependence, and each matmul's
+                   weight gradient as one matmul over all steps
+  rest             full_step - optimizer - (encoder layers x recurrent_layer)
+                   - output_layer - attention_loop: embeddings, bridge, the
+                   attention keys, the accuracy metric and the non-finite
+                   checks, gate work of the other layers
 
   python -m benchmarks.step_profile [--case=lstm_h512] [--repeats=7]
+      [--host_memory=keep] [--tiny]
+
+`--tiny` shrinks the case as `benchmarks.benchmark --tiny` does (seconds,
+for tests). `--host_memory=keep` applies `SEQ2SEQ_JAX_HOST_MEMORY=keep`
+(seq2seq_jax/host_memory.py) before JAX starts, as the train command does.
 
 Cases are those of benchmarks/compare_pytorch.py (the standard set, in sides.py)
 and benchmarks/cases.py.
 """
 import argparse
+import os
 
 import jax
 import jax.numpy as jnp
@@ -33,6 +47,8 @@ import optax
 from benchmarks import benchmark
 from benchmarks import cases as cases_lib
 from benchmarks import flops
+from seq2seq_jax import host_memory
+from seq2seq_jax import settings as settings_lib
 from seq2seq_jax.models.recurrent import RecurrentLayer
 from seq2seq_jax.models.seq2seq import Seq2Seq
 from seq2seq_jax.training import losses
@@ -92,16 +108,95 @@ def _layer_kernels(timed, b, t, features, hidden, gates):
   return total
 
 
+def _attention_kernels(timed, b, t, s, m):
+  """Seconds of a Bahdanau decoder loop's kernels alone (see the module
+  docstring): forward and backward as t dependent steps each, then the
+  weight gradients, each one matmul over all steps."""
+  e, h = m.embedding_size, settings_lib.decoder_hidden_size(m)
+  gates, memory_size = GATES[m.cell], settings_lib.encoder_output_size(m)
+  units = h  # the decoder builds Attention(kind, units=hidden_size)
+  keys, memory = _normal(0, (b, s, units)), _normal(1, (b, s, memory_size))
+  w_q, v = _normal(2, (h, units), 0.05), _normal(3, (units, 1), 0.05)
+  w_x = [_normal(4, (e + memory_size, gates * h), 0.05)] + [
+      _normal(4 + k, (h, gates * h), 0.05) for k in range(1, m.num_layers)]
+  w_h = [_normal(10 + k, (h, gates * h), 0.05) for k in range(m.num_layers)]
+  embedded, h0 = _normal(6, (b, e)), _normal(7, (b, h))
+
+  def scores(query):
+    hidden = jnp.tanh(keys + (query @ w_q)[:, None])
+    return hidden, (hidden @ v)[..., 0]
+
+  def forward(h0):
+    def step(state, _):
+      _, weights = scores(state)
+      x = jnp.concatenate(
+          [embedded, jnp.einsum("bs,bsd->bd", weights, memory)], -1)
+      for w_in, w_rec in zip(w_x, w_h):
+        x = jnp.tanh((x @ w_in + state @ w_rec)[:, :h])
+      return x, None
+    return jax.lax.scan(step, h0, None, length=t)[0]
+
+  def backward(d0):
+    def step(carry, _):
+      d, d_keys, d_memory = carry
+      d_state = 0.0
+      for w_in, w_rec in zip(reversed(w_x), reversed(w_h)):
+        d_gates = jnp.tile(d, (1, gates))
+        d_state = d_state + d_gates @ w_rec.T
+        d = d_gates @ w_in.T
+      d_context = d[:, e:]
+      hidden, weights = scores(d_state)  # the recomputed forward scores
+      d_weights = jnp.einsum("bd,bsd->bs", d_context, memory)
+      d_pre = (1 - hidden ** 2) * (d_weights[..., None] * v[:, 0])
+      d_state = d_state + d_pre.sum(1) @ w_q.T
+      return (jnp.tanh(d_state), d_keys + d_pre,
+              d_memory + weights[..., None] * d_context[:, None]), None
+    return jax.lax.scan(step, (d0, jnp.zeros_like(keys),
+                               jnp.zeros_like(memory)), None, length=t)[0]
+
+  steps_x = _normal(8, (t * b, e + memory_size))
+  steps_h, d_gates = _normal(9, (t * b, h)), _normal(3, (t * b, gates * h))
+  d_pre = _normal(5, (t * b, units))
+  parts = [(jax.jit(forward), (h0,)), (jax.jit(backward), (h0,)),
+           (jax.jit(lambda x, d: x.T @ d), (steps_x, d_gates)),
+           (jax.jit(lambda x, d: x.T @ d), (steps_h, d_pre))]
+  parts += [(jax.jit(lambda x, d: x.T @ d), (steps_h, d_gates))] * (
+      2 * m.num_layers - 1)
+  total = 0.0
+  for fn, args in parts:
+    jax.block_until_ready(fn(*args))
+    total += timed(lambda fn=fn, args=args: fn(*args))
+  return total
+
+
+def _attention_loop_flops(m, b, s, t, vocab):
+  """Matmul FLOPs of the loop, forward + backward: the decoder's recurrent
+  layers and attention, less the keys (projected once, in `encode`)."""
+  forward = flops.forward_flops(m, b, s, t, vocab)
+  keys = flops.matmul(b * s, settings_lib.decoder_hidden_size(m),
+                      settings_lib.encoder_output_size(m))
+  return (1 + flops.BACKWARD_FACTOR) * (
+      forward["decoder_rnn"] + forward["attention"] - keys)
+
+
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--case", default="lstm_h512")
   parser.add_argument("--repeats", type=int, default=7)
+  parser.add_argument("--tiny", action="store_true",
+                      help="tiny sizes: seconds, for tests")
+  parser.add_argument("--host_memory", default="default",
+                      choices=host_memory.MODES,
+                      help="glibc allocator settings (seq2seq_jax/"
+                      "host_memory.py)")
   args = parser.parse_args(argv)
+  os.environ[host_memory.ENV_VAR] = args.host_memory
+  host_memory.configure()  # Before JAX's first computation starts threads.
 
   cases = _cases()
   if args.case not in cases:
     parser.error(f"unknown --case {args.case!r}; valid: {', '.join(cases)}")
-  case = cases[args.case]
+  case = cases_lib.shrink(cases[args.case]) if args.tiny else cases[args.case]
   s = cases_lib.settings_for(case)
   m = s.model
   batch = {k: jnp.asarray(v) for k, v in cases_lib.make_batch(case).items()}
@@ -115,9 +210,11 @@ def main(argv=None):
   rng = jax.random.PRNGKey(1)
   timed = lambda fn: benchmark._median_seconds(fn, args.repeats)  # pylint: disable=protected-access
 
-  peak = benchmark.run_matmul(2048, 5)["matmul_gflops"]
-  print(f"matmul 2048^2: {peak:.1f} GFLOP/s; case {args.case}: batch {b}, "
-        f"lengths {source_length}/{target_length}")
+  size = 256 if args.tiny else 2048
+  peak = benchmark.run_matmul(size, 5)["matmul_gflops"]
+  print(f"matmul {size}^2: {peak:.1f} GFLOP/s; case {args.case}: batch {b}, "
+        f"lengths {source_length}/{target_length}; host memory kept: "
+        f"{'yes' if host_memory.applied() else 'no'}")
   total = flops.train_step_flops(m, b, source_length, target_length, vocab)
 
   train = jax.jit(steps.train_step)
@@ -195,11 +292,44 @@ def main(argv=None):
   _report("output_layer", output_time, 3 * 2 * n * readout * vocab, peak,
           output_kernels)
 
+  loop_time, loop_note = 0.0, ""
+  if m.attention == "bahdanau":
+    loop_time = _attention_loop(timed, model, state.params, batch)
+    _report("attention_loop", loop_time,
+            _attention_loop_flops(m, b, source_length, target_length, vocab),
+            peak,
+            _attention_kernels(timed, b, target_length, source_length, m))
+    loop_note = " - attention_loop"
+  elif m.attention != "none":
+    print(f"attention_loop   not profiled for {m.attention!r} (Bahdanau only); "
+          "it is part of the rest")
   layers = m.num_layers * (2 if m.bidirectional else 1) + (
       0 if m.attention != "none" else m.num_layers)
-  rest = full - adam - layers * layer_time - output_time
+  rest = full - adam - layers * layer_time - output_time - loop_time
   print(f"rest             {rest * 1e3:9.1f} ms  (full step - optimizer - "
-        f"{layers} x recurrent_layer - output_layer)")
+        f"{layers} x recurrent_layer - output_layer{loop_note})")
+
+
+def _attention_loop(timed, model, params, batch):
+  """Seconds of the decoder's attention loop, forward + backward, from the
+  batch's encoding (differentiated in the decoder's parameters and in the
+  encoder outputs and keys the loop reads)."""
+  carry = model.apply({"params": params}, batch["source"],
+                      method=Seq2Seq.encode)
+  fixed = {k: v for k, v in carry.items() if k in ("memory_mask",)}
+  inputs = {k: v for k, v in carry.items() if k not in fixed}
+
+  def loss(decoder_params, inputs):
+    readouts = model.apply(
+        {"params": dict(params, decoder=decoder_params)}, {**inputs, **fixed},
+        batch["target_inputs"],
+        method=lambda module, c, t: module.decoder.attention_readouts(
+            c, t, train=False))
+    return jnp.sum(readouts ** 2)
+
+  loop_grad = jax.jit(jax.grad(loss, argnums=(0, 1)))
+  jax.block_until_ready(loop_grad(params["decoder"], inputs))
+  return timed(lambda: loop_grad(params["decoder"], inputs))
 
 
 if __name__ == "__main__":

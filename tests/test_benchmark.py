@@ -135,3 +135,21 @@ def test_tiny_run_writes_the_json_schema(tmp_path):
     assert case["target_tokens"] == 8 * 6
   for name in ("lstm_h512", "lstm_h512_bahdanau"):
     assert name in result.stdout
+
+
+@pytest.mark.parametrize("case", ["lstm_h512", "bigru256_bahdanau"])
+def test_step_profile_reports_every_part(case, capsys, monkeypatch):
+  from benchmarks import step_profile  # pylint: disable=import-outside-toplevel
+  from seq2seq_jax import host_memory  # pylint: disable=import-outside-toplevel
+  monkeypatch.setenv(host_memory.ENV_VAR, "default")
+  step_profile.main([f"--case={case}", "--tiny", "--repeats=1"])
+  lines = {line.split()[0]: line for line in
+           capsys.readouterr().out.splitlines()[1:]}
+  parts = ["full_step", "grad_only", "optimizer_only", "recurrent_layer",
+           "output_layer", "rest"]
+  attention = case.endswith("bahdanau")
+  assert sorted(lines) == sorted(parts + ["attention_loop"] * attention)
+  for part in ("recurrent_layer", "output_layer") + ("attention_loop",) * attention:
+    against = float(lines[part].split("vs kernels")[1].strip().rstrip("%"))
+    assert math.isfinite(against) and against > 0, lines[part]
+  assert ("- attention_loop" in lines["rest"]) == attention

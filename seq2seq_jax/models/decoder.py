@@ -165,18 +165,25 @@ class Decoder(nn.Module):
     return logits.reshape(batch, length, -1)
 
   def _teacher_forced_attention(self, carry, target_inputs, train):
-    # Attention needs the state of the previous step, so the recurrence runs
-    # step by step; the output projection (and its gradient, the largest
-    # matmul) is applied once to all steps' readouts after the loop.
+    # The output projection (and its gradient, the largest matmul) is applied
+    # once to all steps' readouts after the loop.
+    readouts = self.dropout_layer(
+        self.attention_readouts(carry, target_inputs, train=train),
+        deterministic=not train)
+    return self._project_all(readouts)
+
+  def attention_readouts(self, carry: DecodeCarry, target_inputs: jax.Array,
+                         *, train: bool) -> jax.Array:
+    """The attention decoder's loop under teacher forcing: readouts [batch,
+    target_length, readout_size], before the output layer. Attention needs
+    the state of the previous step, so the recurrence runs step by step."""
     def body(module, carry, tokens):
       return module.readout(carry, tokens, train=train)
 
     scan = nn.scan(body, variable_broadcast="params",
                    split_rngs={"params": False, "dropout": True})
     _, readouts = scan(self, carry, target_inputs.T)
-    readouts = self.dropout_layer(jnp.swapaxes(readouts, 0, 1),
-                                  deterministic=not train)
-    return self._project_all(readouts)
+    return jnp.swapaxes(readouts, 0, 1)
 
   def _stepwise(self, carry, target_inputs, train, teacher_forcing):
     batch_size, length = target_inputs.shape
