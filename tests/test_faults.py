@@ -135,6 +135,19 @@ def test_nonfinite_loss_skips_the_update_and_is_counted(monkeypatch):
 
 
 @pytest.mark.slow
+def test_skipping_is_a_branch_not_a_select_over_the_parameters():
+  """The finite check picks the update or the old state with one `cond`;
+  a `where` per leaf would be one more pass over the parameters and the
+  optimizer moments every step."""
+  state = _tiny_state()
+  jaxpr = jax.make_jaxpr(steps.train_step)(state, BATCH, jax.random.PRNGKey(1))
+  shapes = {tuple(leaf.shape) for leaf in jax.tree.leaves(state.params)}
+  selects = [eqn for eqn in jaxpr.eqns if eqn.primitive.name == "select_n"
+             and tuple(eqn.outvars[0].aval.shape) in shapes]
+  assert not selects, selects
+  assert [eqn.primitive.name for eqn in jaxpr.eqns].count("cond") == 1
+
+
 def test_training_stops_after_too_many_nonfinite_steps(smoke_config, tmp_path,
                                                        monkeypatch):
   real_sums = losses.sequence_sums
