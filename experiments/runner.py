@@ -5,6 +5,13 @@ when its metrics.jsonl has a test line; finished runs are skipped and any
 other run is started again on the same workdir, where the trainer resumes
 from its own checkpoint. So rerunning the same command after a crash or a
 preemption continues the study where it stopped.
+
+The trainers share JAX's persistent compilation cache in
+ROOT/.compilation_cache: every seed of a variant (and every restart of a
+run) compiles the same step for the same batch shapes, so all but the first
+load it instead (the same executable, so the same numbers). Set
+JAX_COMPILATION_CACHE_DIR to use another folder, or to nothing to turn it
+off.
 """
 import json
 import os
@@ -12,11 +19,13 @@ import signal
 import subprocess
 import sys
 import time
-from typing import List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 from experiments import study as study_lib
 
 PREEMPTED_EXIT_CODE = 75  # the trainer's (seq2seq_jax.train); EX_TEMPFAIL
+CACHE_ENV_VAR = "JAX_COMPILATION_CACHE_DIR"  # read by JAX in the trainer
+CACHE_DIR = ".compilation_cache"  # under ROOT, beside the variants' folders
 LOG_FILE = "train.log"  # the trainer's stdout and stderr, appended per start
 WALL_FILE = "wall_time.json"  # {"wall_s": seconds over all starts, "starts": n}
 
@@ -70,6 +79,14 @@ def check_extra_args(s: study_lib.Study, extra_args: Sequence[str]) -> None:
                        f"study sets in {s.directory}/spec.py")
 
 
+def trainer_environment(root: str) -> Dict[str, str]:
+  """This process's environment, plus the shared compilation cache (module
+  docstring) unless JAX_COMPILATION_CACHE_DIR is already set, even empty."""
+  env = dict(os.environ)
+  env.setdefault(CACHE_ENV_VAR, os.path.join(os.path.abspath(root), CACHE_DIR))
+  return env
+
+
 def run_all(s: study_lib.Study, root: str,
             extra_args: Sequence[str] = ()) -> None:
   """Runs or skips every (variant, seed) in grid order, then seed order.
@@ -88,7 +105,8 @@ def run_all(s: study_lib.Study, root: str,
       continue
     print(f"{label}: started in {run_dir}", flush=True)
     code, seconds, signalled = launch(
-        command(s, variant, seed, run_dir, extra_args), run_dir)
+        command(s, variant, seed, run_dir, extra_args), run_dir,
+        trainer_environment(root))
     log = os.path.join(run_dir, LOG_FILE)
     if code == PREEMPTED_EXIT_CODE or signalled:
       # A signal that reached the trainer before its handler was installed
@@ -106,8 +124,10 @@ def run_all(s: study_lib.Study, root: str,
             "(rerun to continue)", flush=True)
 
 
-def launch(argv: List[str], run_dir: str):
-  """Runs the trainer with its output appended to RUN_DIR/train.log.
+def launch(argv: List[str], run_dir: str,
+           env: Optional[Dict[str, str]] = None):
+  """Runs the trainer (in `env`, default this process's environment) with
+  its output appended to RUN_DIR/train.log.
 
   SIGTERM and SIGINT sent to this runner are passed on to the trainer, which
   checkpoints and exits 75, instead of killing the runner and orphaning (or,
@@ -122,7 +142,7 @@ def launch(argv: List[str], run_dir: str):
   signalled = []
   with open(os.path.join(run_dir, LOG_FILE), "ab") as log:
     process = subprocess.Popen(argv, cwd=study_lib.REPO_ROOT, stdout=log,
-                               stderr=subprocess.STDOUT)
+                               stderr=subprocess.STDOUT, env=env)
 
     def forward(signum, frame):
       del frame

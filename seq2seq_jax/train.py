@@ -10,6 +10,9 @@ Multi-host (the same command on every host, the workdir on a shared disk):
 
 On CPU, a model whose step works on more than 64 MB trains faster with
 `SEQ2SEQ_JAX_HOST_MEMORY=keep` in the environment (host_memory.py says why).
+With `JAX_COMPILATION_CACHE_DIR=DIR` (JAX's persistent compilation cache) a
+run loads the compiled steps an earlier run with the same model and batch
+shapes left in DIR, e.g. a restart or another seed (studies use one).
 """
 from absl import app
 from absl import flags
@@ -54,6 +57,9 @@ def main(argv):
   logging.info("host memory: %s", "freed buffers kept for reuse" if kept else
                f"glibc defaults ({host_memory.ENV_VAR}="
                f"{host_memory.requested_mode()})")
+  logging.info("compilation cache: %s",
+               jax.config.jax_compilation_cache_dir or
+               "off (JAX_COMPILATION_CACHE_DIR unset)")
   loop.train_and_evaluate(FLAGS.config, FLAGS.workdir)
 
 

@@ -89,16 +89,33 @@ def test_spec_errors_name_the_file_and_the_constant(tmp_path, old, new,
 
 def test_preemption_and_failure_stop_the_study(tmp_path, monkeypatch):
   s = _study(tmp_path)
-  monkeypatch.setattr(runner, "launch", lambda argv, run_dir: (75, 1.0, False))
+  monkeypatch.setattr(runner, "launch",
+                      lambda argv, run_dir, env: (75, 1.0, False))
   with pytest.raises(runner.Preempted, match="cell=lstm,reverse_source=False "
                      "seed 0: preempted"):
     runner.run_all(s, str(tmp_path / "runs"))
-  monkeypatch.setattr(runner, "launch", lambda argv, run_dir: (3, 1.0, False))
+  monkeypatch.setattr(runner, "launch",
+                      lambda argv, run_dir, env: (3, 1.0, False))
   with pytest.raises(runner.RunFailed) as e:
     runner.run_all(s, str(tmp_path / "runs"))
   assert "seed 0: trainer exited with code 3" in str(e.value)
   assert os.path.join(str(tmp_path), "runs", s.variants[0].name, "seed_0") in str(
       e.value)
+
+
+def test_trainers_share_a_compilation_cache_unless_told_otherwise(
+    tmp_path, monkeypatch):
+  s = _study(tmp_path)
+  seen = []
+  monkeypatch.setattr(runner, "launch", lambda argv, run_dir, env: (
+      seen.append(env[runner.CACHE_ENV_VAR]), (3, 1.0, False))[1])
+  monkeypatch.delenv(runner.CACHE_ENV_VAR, raising=False)
+  with pytest.raises(runner.RunFailed):
+    runner.run_all(s, str(tmp_path / "runs"))
+  monkeypatch.setenv(runner.CACHE_ENV_VAR, "")  # off
+  with pytest.raises(runner.RunFailed):
+    runner.run_all(s, str(tmp_path / "runs"))
+  assert seen == [str(tmp_path / "runs" / ".compilation_cache"), ""]
 
 
 def _write_run(root, variant, seed, lines):
@@ -192,8 +209,11 @@ def test_tiny_study_runs_reports_reproducibly_and_skips_finished(tmp_path,
   shutil.copytree(os.path.join(ROOT, "experiments", "tiny"), study,
                   ignore=shutil.ignore_patterns("runs", "__pycache__"))
   # Same XLA setting in every trainer, so the determinism check compares like
-  # with like (it only speeds up compiles).
-  env = dict(os.environ, JAX_DISABLE_MOST_OPTIMIZATIONS="1")
+  # with like (it only speeds up compiles). Every compiled step goes to the
+  # study's cache, however quick its compile, so later seeds load it.
+  env = {k: v for k, v in os.environ.items() if k != runner.CACHE_ENV_VAR}
+  env.update(JAX_DISABLE_MOST_OPTIMIZATIONS="1",
+             JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
   extra = [f"--config.data.tfds_data_dir={tfds_dir}"]
   run = lambda *args: _run(
       [sys.executable, "-m", "experiments.run", str(study), *args, *extra], env)
@@ -225,7 +245,11 @@ def test_tiny_study_runs_reports_reproducibly_and_skips_finished(tmp_path,
   assert [os.stat(p).st_mtime_ns for p in metrics] == mtimes
   assert _outputs(study) == made
 
-  # Determinism: the same (variant, seed) trained again in another root.
+  cached = os.listdir(study / "runs" / runner.CACHE_DIR)
+  assert any(name.startswith("jit_train_step") for name in cached), cached
+
+  # Determinism: the same (variant, seed) trained again in another root,
+  # compiled afresh (no cache), where the study's run loaded its steps.
   s = study_lib.load(str(study))
   variant = s.variants[1]
   other = str(tmp_path / "other" / variant.name / "seed_1")
