@@ -59,7 +59,7 @@ def main(argv):
                f"{host_memory.requested_mode()})")
   logging.info("compilation cache: %s",
                jax.config.jax_compilation_cache_dir or
-               "off (JAX_COMPILATION_CACHE_DIR unset)")
+               "off (JAX_COMPILATION_CACHE_DIR=DIR turns it on)")
   loop.train_and_evaluate(FLAGS.config, FLAGS.workdir)
 
 
