@@ -76,6 +76,15 @@ def _normal(seed, shape, scale=1.0):
                      jnp.float32)
 
 
+def _total_seconds(timed, parts):
+  """Sum of the timed (jitted function, args) parts, each warmed up first."""
+  total = 0.0
+  for fn, args in parts:
+    jax.block_until_ready(fn(*args))
+    total += timed(lambda fn=fn, args=args: fn(*args))
+  return total
+
+
 def _layer_kernels(timed, b, t, features, hidden, gates):
   """Seconds of a recurrent layer's matmuls alone, forward and backward."""
   x, w_x = _normal(0, (t * b, features)), _normal(1, (features, gates * hidden))
@@ -101,11 +110,7 @@ def _layer_kernels(timed, b, t, features, hidden, gates):
       (jax.jit(recurrent_back), (w_h, h0)),                    # d h chain
       (jax.jit(lambda h, d: h.T @ d), (hs, dgates)),            # d W_hh
   ]
-  total = 0.0
-  for fn, args in parts:
-    jax.block_until_ready(fn(*args))
-    total += timed(lambda fn=fn, args=args: fn(*args))
-  return total
+  return _total_seconds(timed, parts)
 
 
 def _attention_kernels(timed, b, t, s, m):
@@ -162,11 +167,7 @@ def _attention_kernels(timed, b, t, s, m):
            (jax.jit(lambda x, d: x.T @ d), (steps_h, d_pre))]
   parts += [(jax.jit(lambda x, d: x.T @ d), (steps_h, d_gates))] * (
       2 * m.num_layers - 1)
-  total = 0.0
-  for fn, args in parts:
-    jax.block_until_ready(fn(*args))
-    total += timed(lambda fn=fn, args=args: fn(*args))
-  return total
+  return _total_seconds(timed, parts)
 
 
 def _attention_loop_flops(m, b, s, t, vocab):
@@ -284,10 +285,7 @@ def main(argv=None):
       (jax.jit(lambda g, w: g @ w.T), (logits, kernel)),
       (jax.jit(jax.grad(ce)), (logits,)),
   ]
-  output_kernels = 0.0
-  for fn, fn_args in kernel_parts:
-    jax.block_until_ready(fn(*fn_args))
-    output_kernels += timed(lambda fn=fn, fn_args=fn_args: fn(*fn_args))
+  output_kernels = _total_seconds(timed, kernel_parts)
   output_time = timed(lambda: output_grad(kernel, hidden))
   _report("output_layer", output_time, 3 * 2 * n * readout * vocab, peak,
           output_kernels)
