@@ -82,7 +82,6 @@ def _fused_bwd(pointwise, reverse, remat, residuals, cotangents):
   del remat  # Encoded by hidden_parts being None.
   prev_carries, hidden_parts, xs, mask, w_h, b_h = residuals
   d_final, d_ys = cotangents
-  w_h_t = w_h.T
 
   def body(d_carry, inputs):
     carry, hidden_part, x, m, d_y = inputs
@@ -95,7 +94,8 @@ def _fused_bwd(pointwise, reverse, remat, residuals, cotangents):
     d_prev, d_x, d_hidden = vjp(tuple(jnp.where(keep, d, 0.0) for d in d_new))
     # At padded steps the carry passed straight through.
     d_prev = tuple(dp + jnp.where(keep, 0.0, d) for dp, d in zip(d_prev, d_new))
-    d_prev = d_prev[:-1] + (d_prev[-1] + d_hidden @ w_h_t,)
+    d_prev = d_prev[:-1] + (d_prev[-1] + jax.lax.dot_general(
+        d_hidden, w_h, (((1,), (1,)), ((), ()))),)
     # Where the cell adds x and h @ W_hh before its gates (LSTM, RNN), the two
     # cotangents are one array: stack it once, not twice.
     return d_prev, (None if d_x is d_hidden else d_x, d_hidden)
