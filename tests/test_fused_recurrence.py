@@ -81,13 +81,12 @@ def test_unknown_implementation_is_an_error():
                jnp.ones((1, 2), bool))
 
 
-@pytest.mark.parametrize("cell_name, stacked", [("lstm", 2), ("gru", 3)])
-def test_backward_loop_stacks_a_shared_cotangent_once(cell_name, stacked):
-  """An LSTM adds x and h @ W_hh before its gates, so their per-step
-  cotangents are one array, stacked once by the backward loop; a GRU's
-  differ (its reset gate scales h @ W_hn) and both are stacked. Counted:
-  [time, batch, gates * hidden] outputs of the forward and backward loops."""
-  time, batch, hidden = 5, 3, 4
+SMALL = dict(time=5, batch=3, hidden=4)  # distinct sizes, 2 input features
+
+
+def _small_layer_gradient(cell_name):
+  """(gradient of a small layer's summed outputs, its args, gates * hidden)."""
+  time, batch, hidden = SMALL["time"], SMALL["batch"], SMALL["hidden"]
   layer = RecurrentLayer(cell_name, hidden)
   inputs = jnp.ones((batch, time, 2))
   mask = jnp.ones((batch, time), bool)
@@ -95,8 +94,18 @@ def test_backward_loop_stacks_a_shared_cotangent_once(cell_name, stacked):
   variables = layer.init(jax.random.PRNGKey(0), carry, inputs, mask)
   grad = jax.grad(lambda v, x: jnp.sum(layer.apply(v, carry, x, mask)[1]),
                   argnums=(0, 1))
-  jaxpr = jax.make_jaxpr(grad)(variables, inputs)
-  gates = layer.zero_carry(1)[0].shape[-1] * (4 if cell_name == "lstm" else 3)
+  gates = hidden * (4 if cell_name == "lstm" else 3)
+  return grad, (variables, inputs), gates
+
+
+@pytest.mark.parametrize("cell_name, stacked", [("lstm", 2), ("gru", 3)])
+def test_backward_loop_stacks_a_shared_cotangent_once(cell_name, stacked):
+  """An LSTM adds x and h @ W_hh before its gates, so their per-step
+  cotangents are one array, stacked once by the backward loop; a GRU's
+  differ (its reset gate scales h @ W_hn) and both are stacked. Counted:
+  [time, batch, gates * hidden] outputs of the forward and backward loops."""
+  grad, args, gates = _small_layer_gradient(cell_name)
+  jaxpr = jax.make_jaxpr(grad)(*args)
 
   def scans(eqns):
     for eqn in eqns:
@@ -109,7 +118,8 @@ def test_backward_loop_stacks_a_shared_cotangent_once(cell_name, stacked):
             yield from scans(getattr(inner, "eqns", []))
 
   outputs = [v.aval.shape for eqn in scans(jaxpr.eqns) for v in eqn.outvars]
-  assert outputs.count((time, batch, gates)) == stacked, outputs
+  assert outputs.count((SMALL["time"], SMALL["batch"], gates)) == stacked, (
+      outputs)
 
 
 @pytest.mark.parametrize("cell_name", ["lstm", "gru"])
@@ -118,14 +128,6 @@ def test_backward_loop_contracts_the_recurrent_kernel_without_transposing_it(
   """dh = d_hidden @ W_hh^T contracts W_hh's gate axis in place: no
   transposed [gates * hidden, hidden] copy of the kernel is made (XLA:CPU
   materialized it once per call, and the per-step product was no faster)."""
-  time, batch, hidden = 5, 3, 4
-  layer = RecurrentLayer(cell_name, hidden)
-  inputs = jnp.ones((batch, time, 2))
-  mask = jnp.ones((batch, time), bool)
-  carry = layer.zero_carry(batch)
-  variables = layer.init(jax.random.PRNGKey(0), carry, inputs, mask)
-  grad = jax.grad(lambda v, x: jnp.sum(layer.apply(v, carry, x, mask)[1]),
-                  argnums=(0, 1))
-  gates = hidden * (4 if cell_name == "lstm" else 3)
-  hlo = jax.jit(grad).lower(variables, inputs).compile().as_text()
-  assert f"f32[{gates},{hidden}]" not in hlo
+  grad, args, gates = _small_layer_gradient(cell_name)
+  hlo = jax.jit(grad).lower(*args).compile().as_text()
+  assert f"f32[{gates},{SMALL['hidden']}]" not in hlo
