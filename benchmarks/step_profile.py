@@ -314,7 +314,7 @@ def _attention_loop(timed, model, params, batch):
   encoder outputs and keys the loop reads)."""
   carry = model.apply({"params": params}, batch["source"],
                       method=Seq2Seq.encode)
-  fixed = {k: v for k, v in carry.items() if k in ("memory_mask",)}
+  fixed = {"memory_mask": carry["memory_mask"]}  # bool: not differentiated
   inputs = {k: v for k, v in carry.items() if k not in fixed}
 
   def loss(decoder_params, inputs):

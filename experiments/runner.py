@@ -97,6 +97,7 @@ def run_all(s: study_lib.Study, root: str,
   """
   check_extra_args(s, extra_args)
   runs = [(v, seed) for v in s.variants for seed in s.seeds]
+  env = trainer_environment(root)
   for i, (variant, seed) in enumerate(runs, 1):
     run_dir = workdir(root, variant, seed)
     label = f"[{i}/{len(runs)}] {variant.name} seed {seed}"
@@ -105,8 +106,7 @@ def run_all(s: study_lib.Study, root: str,
       continue
     print(f"{label}: started in {run_dir}", flush=True)
     code, seconds, signalled = launch(
-        command(s, variant, seed, run_dir, extra_args), run_dir,
-        trainer_environment(root))
+        command(s, variant, seed, run_dir, extra_args), run_dir, env)
     log = os.path.join(run_dir, LOG_FILE)
     if code == PREEMPTED_EXIT_CODE or signalled:
       # A signal that reached the trainer before its handler was installed

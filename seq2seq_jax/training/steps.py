@@ -131,18 +131,18 @@ def train_step(state: TrainState, batch: Dict[str, jax.Array],
   # Why not optax.apply_if_finite: docs/runs.md, "Skipped updates".
   finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
 
-  def update(_):
+  def update():
     updates, new_opt_state = state.tx.update(grads, state.opt_state,
                                              state.params)
     return optax.apply_updates(state.params, updates), new_opt_state
 
   if skip_by_branch():
     new_params, new_opt_state = jax.lax.cond(
-        finite, update, lambda _: (state.params, state.opt_state), None)
+        finite, update, lambda: (state.params, state.opt_state))
   else:
     keep_new = lambda new, old: jnp.where(finite, new, old)
     new_params, new_opt_state = jax.tree.map(
-        keep_new, update(None), (state.params, state.opt_state))
+        keep_new, update(), (state.params, state.opt_state))
   new_state = state.replace(
       step=state.step + 1,
       params=new_params,
