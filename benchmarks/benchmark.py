@@ -188,7 +188,8 @@ def run_case(case: cases_lib.Case, repeats: int) -> Dict[str, Any]:
       "step_s": step_s, "lower_s": lower_s, "xla_compile_s": xla_compile_s,
       "first_step_s": first_step_s, "greedy_s": greedy_s, "beam5_s": beam_s,
       "flops_per_step": flops.train_step_flops(
-          s.model, b, source_length, target_length, case.target_vocab_size),
+          s.model, b, source_length, target_length, case.target_vocab_size,
+          flops.output_rows_of(batch["target_outputs"])),
       "xla_flops_per_step": _xla_flops(train_step),
       "batch_size": b, "source_length": source_length,
       "target_length": target_length, "target_tokens": target_tokens,

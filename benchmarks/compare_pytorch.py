@@ -201,9 +201,12 @@ def _summarize(names, tiny, setup, samples, decoding, peaks, rounds, repeats):
     case = sides.case_for(name, tiny)
     s = cases_lib.settings_for(case)
     batch = cases_lib.make_batch(case)
+    # Both sides project only the real positions (the reference by boolean
+    # indexing): the work counted is that.
     step_flops = flops.train_step_flops(
         s.model, case.batch_size, batch["source"].shape[1],
-        batch["target_outputs"].shape[1], case.target_vocab_size)
+        batch["target_outputs"].shape[1], case.target_vocab_size,
+        int(np.sum(batch["target_outputs"] != 0)))
     tokens = _tokens(case)
     jax_s, torch_s = samples[name]["jax"], samples[name]["torch"]
     ratios = [t / j for t, j in zip(torch_s, jax_s)]

@@ -14,7 +14,10 @@ bridge.py, recurrent.py) term by term:
                                                2·B·S·M (dot, general), context
                                                2·B·S·M; luong_*: the
                                                attentional layer 2·B·(M+H_d)·H_d
-  output projection                            2·B·T·R·V
+  output projection                            2·N·R·V, N = B·T, or the real
+                                               (non-padding) positions where
+                                               the train step projects only
+                                               those (compact_output.py)
 
 B batch, S source and T target length (the padded shapes: the scan executes
 padded steps too, masking only selects what it keeps), L the layer's length,
@@ -31,7 +34,9 @@ embedding gathers and their scatter-add gradients are ignored: they are
 memory-bound, and leaving them out makes the "fraction of peak" a lower bound
 on how busy the matmul units are.
 """
-from typing import Dict
+from typing import Dict, Optional
+
+import numpy as np
 
 from seq2seq_jax import settings as settings_lib
 from seq2seq_jax.models.cells import get_cell
@@ -53,7 +58,8 @@ def _recurrent_layer(batch: int, length: int, input_size: int, hidden: int,
 
 def forward_flops(model: settings_lib.ModelSettings, batch_size: int,
                   source_length: int, target_length: int,
-                  target_vocab_size: int) -> Dict[str, int]:
+                  target_vocab_size: int,
+                  output_rows: Optional[int] = None) -> Dict[str, int]:
   """Forward matmul FLOPs of the teacher-forced model, by component.
 
   Args:
@@ -112,15 +118,28 @@ def forward_flops(model: settings_lib.ModelSettings, batch_size: int,
     attention += t * matmul(b, h_d, memory + h_d)
 
   readout = h_d + (memory if kind == "bahdanau" else 0)
-  output_projection = matmul(b * t, target_vocab_size, readout)
+  rows = b * t if output_rows is None else output_rows
+  output_projection = matmul(rows, target_vocab_size, readout)
   return {"encoder": encoder, "bridge": bridge, "decoder_rnn": decoder_rnn,
           "attention": attention, "output_projection": output_projection}
 
 
 def train_step_flops(model: settings_lib.ModelSettings, batch_size: int,
                      source_length: int, target_length: int,
-                     target_vocab_size: int) -> int:
-  """Matmul FLOPs of one train step: forward x (1 + BACKWARD_FACTOR)."""
+                     target_vocab_size: int,
+                     output_rows: Optional[int] = None) -> int:
+  """Matmul FLOPs of one train step: forward x (1 + BACKWARD_FACTOR).
+  `output_rows`: the positions the output layer projects (default all B·T;
+  the real ones where the train step skips padding, `output_rows_of`)."""
   forward = forward_flops(model, batch_size, source_length, target_length,
-                          target_vocab_size)
+                          target_vocab_size, output_rows)
   return (1 + BACKWARD_FACTOR) * sum(forward.values())
+
+
+def output_rows_of(target_outputs) -> Optional[int]:
+  """The positions the project's train step projects: the real ones where
+  `compact_output` applies (None: all of them)."""
+  from seq2seq_jax.training import compact_output  # pylint: disable=g-import-not-at-top
+  if not compact_output.applies(1.0):
+    return None
+  return int(np.sum(np.asarray(target_outputs) != 0))

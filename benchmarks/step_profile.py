@@ -49,8 +49,10 @@ from benchmarks import cases as cases_lib
 from benchmarks import flops
 from seq2seq_jax import host_memory
 from seq2seq_jax import settings as settings_lib
+from seq2seq_jax.data.vocabulary import PAD_ID
 from seq2seq_jax.models.recurrent import RecurrentLayer
 from seq2seq_jax.models.seq2seq import Seq2Seq
+from seq2seq_jax.training import compact_output
 from seq2seq_jax.training import losses
 from seq2seq_jax.training import optimizer as optimizer_lib
 from seq2seq_jax.training import steps
@@ -216,14 +218,19 @@ def main(argv=None):
   print(f"matmul {size}^2: {peak:.1f} GFLOP/s; case {args.case}: batch {b}, "
         f"lengths {source_length}/{target_length}; host memory kept: "
         f"{'yes' if host_memory.applied() else 'no'}")
-  total = flops.train_step_flops(m, b, source_length, target_length, vocab)
+  total = flops.train_step_flops(m, b, source_length, target_length, vocab,
+                                 flops.output_rows_of(batch["target_outputs"]))
 
   train = jax.jit(steps.train_step)
   jax.block_until_ready(train(state, batch, rng))
   full = timed(lambda: train(state, batch, rng))
   _report("full_step", full, total, peak)
 
+  compact = compact_output.applies(1.0)
+
   def loss(params):
+    if compact:  # as the train step: the output layer on real positions
+      return steps._compact_loss(state, params, batch, train=False)[0]  # pylint: disable=protected-access
     logits = model.apply({"params": params}, batch["source"],
                          batch["target_inputs"], train=False)
     return losses.sequence_sums(logits, batch["target_outputs"])[0]
@@ -262,26 +269,35 @@ def main(argv=None):
           _layer_kernels(timed, b, source_length, m.embedding_size,
                          m.hidden_size, gates))
 
-  # The output layer at the model's readout width.
+  # The output layer at the model's readout width, as the train step runs
+  # it: on the real positions only where compact_output applies.
   kernel_shape = next(
       leaf.shape for leaf in jax.tree.leaves(state.params)
       if leaf.ndim == 2 and leaf.shape[1] == vocab)
   readout = kernel_shape[0]
-  n = b * target_length
-  hidden = _normal(1, (n, readout))
+  targets = batch["target_outputs"]
+  n = int(jnp.sum(targets != PAD_ID)) if compact else b * target_length
+  hidden = _normal(1, (b * target_length, readout))
   kernel = _normal(2, (readout, vocab), 0.01)
   logits = _normal(3, (n, vocab))
-  targets = batch["target_outputs"]
+  real_targets = targets[targets != PAD_ID] if compact else targets.reshape(-1)
 
-  def ce(l):
-    return losses.sequence_sums(l.reshape(b, target_length, vocab),
-                                     targets)[0]
+  def output_loss(w, h):
+    if compact:
+      return compact_output.sequence_sums(
+          lambda p, x: x @ p["kernel"], {"kernel": w},
+          h.reshape(b, target_length, readout), targets)[0]
+    return losses.sequence_sums((h @ w).reshape(b, target_length, vocab),
+                                targets)[0]
 
-  output_grad = jax.jit(jax.grad(lambda w, h: ce(h @ w), argnums=(0, 1)))
+  def ce(l):  # the cross-entropy alone on the projected rows
+    return losses.sequence_sums(l[None], real_targets[None])[0]
+
+  output_grad = jax.jit(jax.grad(output_loss, argnums=(0, 1)))
   jax.block_until_ready(output_grad(kernel, hidden))
   kernel_parts = [
-      (jax.jit(lambda h, w: h @ w), (hidden, kernel)),
-      (jax.jit(lambda h, g: h.T @ g), (hidden, logits)),
+      (jax.jit(lambda h, w: h @ w), (hidden[:n], kernel)),
+      (jax.jit(lambda h, g: h.T @ g), (hidden[:n], logits)),
       (jax.jit(lambda g, w: g @ w.T), (logits, kernel)),
       (jax.jit(jax.grad(ce)), (logits,)),
   ]

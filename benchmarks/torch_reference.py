@@ -110,6 +110,10 @@ class Seq2Seq(nn.Module):
 
   def forward(self, source: torch.Tensor, target_inputs: torch.Tensor):
     """Teacher-forced logits [B, T, V]."""
+    return self.output(self.readouts(source, target_inputs))
+
+  def readouts(self, source: torch.Tensor, target_inputs: torch.Tensor):
+    """Teacher-forced readouts [B, T, R]: what the output layer projects."""
     memory, state = self.encode(source)
     embedded = self.dropout(self.target_embedding(target_inputs))
     if self.attention == "none":
@@ -117,7 +121,7 @@ class Seq2Seq(nn.Module):
       readouts = self.dropout(outputs)
     else:
       readouts = self._attend_all(memory, source != PAD_ID, embedded, state[0])
-    return self.output(readouts)
+    return readouts
 
   def _attend_all(self, memory, mask, embedded, h):
     keys = self.memory_projection(memory)  # once per sentence
@@ -153,10 +157,17 @@ class Seq2Seq(nn.Module):
 
 
 def loss_fn(model: Seq2Seq, batch: Dict[str, torch.Tensor]) -> torch.Tensor:
-  logits = model(batch["source"], batch["target_inputs"])
-  return F.cross_entropy(logits.reshape(-1, logits.shape[-1]),
-                         batch["target_outputs"].reshape(-1),
-                         ignore_index=PAD_ID)
+  """Mean token cross-entropy over the real (non-padding) positions. With
+  padding, the output layer projects only those (boolean indexing), as the
+  project's train step does on CPU (training/compact_output.py)."""
+  targets = batch["target_outputs"]
+  readouts = model.readouts(batch["source"], batch["target_inputs"])
+  real = targets != PAD_ID
+  if bool(real.all()):
+    logits = model.output(readouts)
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]),
+                           targets.reshape(-1))
+  return F.cross_entropy(model.output(readouts[real]), targets[real])
 
 
 def make_optimizer(model: nn.Module, learning_rate: float):

@@ -14,6 +14,7 @@ import pytest
 
 from seq2seq_jax import settings as settings_lib
 from seq2seq_jax.models.seq2seq import Seq2Seq
+from seq2seq_jax.training import compact_output
 from seq2seq_jax.training import loop
 from seq2seq_jax.training import losses
 from seq2seq_jax.training import optimizer as optimizer_lib
@@ -100,6 +101,21 @@ def _tiny_state():
                                   steps.StepOptions(), jax.random.PRNGKey(0), 4, 4)
 
 
+def _poison_the_loss(monkeypatch):
+  """Makes every training loss NaN (both loss paths of the train step:
+  losses.sequence_sums over all logits, compact_output.sequence_sums over
+  the real positions); returns a function that undoes it."""
+  patched = []
+  for module in (losses, compact_output):
+    real = module.sequence_sums
+    monkeypatch.setattr(module, "sequence_sums",
+                        lambda *a, real=real, **k: (lambda r: (
+                            r[0] * jnp.nan, r[1]))(real(*a, **k)))
+    patched.append((module, real))
+  return lambda: [monkeypatch.setattr(m, "sequence_sums", r)
+                  for m, r in patched]
+
+
 BATCH = {"source": jnp.asarray([[4, 5, 6, 0]]),
          "target_inputs": jnp.asarray([[1, 7, 8, 0]]),
          "target_outputs": jnp.asarray([[7, 8, 2, 0]])}
@@ -110,13 +126,7 @@ def test_nonfinite_loss_skips_the_update_and_is_counted(monkeypatch, branch):
   monkeypatch.setattr(steps, "skip_by_branch", lambda: branch)
   state = _tiny_state()
   before = jax.tree.map(np.asarray, state.params)
-  real_sums = losses.sequence_sums
-
-  def poisoned(*args, **kwargs):
-    loss, sums = real_sums(*args, **kwargs)
-    return loss * jnp.nan, sums
-
-  monkeypatch.setattr(losses, "sequence_sums", poisoned)
+  restore = _poison_the_loss(monkeypatch)
   state, metrics = steps.train_step(state, BATCH, jax.random.PRNGKey(1))
   state, metrics = steps.train_step(state, BATCH, jax.random.PRNGKey(1))
   assert float(metrics["skipped"]) == 1.0
@@ -127,7 +137,7 @@ def test_nonfinite_loss_skips_the_update_and_is_counted(monkeypatch, branch):
     np.testing.assert_array_equal(a, b)  # params untouched
   assert all(np.isfinite(x).all() for x in jax.tree.leaves(state.opt_state)
              if np.issubdtype(np.asarray(x).dtype, np.floating))
-  monkeypatch.setattr(losses, "sequence_sums", real_sums)
+  restore()
   state, metrics = steps.train_step(state, BATCH, jax.random.PRNGKey(1))
   assert float(metrics["skipped"]) == 0.0
   assert int(state.nonfinite_consecutive) == 0
@@ -171,10 +181,7 @@ def test_on_cpu_skipping_is_a_branch_not_a_select_over_the_parameters(
 
 def test_training_stops_after_too_many_nonfinite_steps(smoke_config, tmp_path,
                                                        monkeypatch):
-  real_sums = losses.sequence_sums
-  monkeypatch.setattr(losses, "sequence_sums",
-                      lambda *a, **k: (lambda r: (r[0] * jnp.nan, r[1]))(
-                          real_sums(*a, **k)))
+  _poison_the_loss(monkeypatch)
   smoke_config.train.max_consecutive_nonfinite = 3
   smoke_config.train.label_smoothing = 0.01  # a fresh trace of train_step
   with pytest.raises(loop.NonFiniteError, match="step 3: 3 consecutive"):
@@ -219,10 +226,7 @@ def test_disk_full_at_save_is_a_clear_error_and_loses_nothing(
 
 def test_logged_learning_rate_is_the_one_applied_when_steps_are_skipped(
     smoke_config, tmp_path, monkeypatch):
-  real_sums = losses.sequence_sums
-  monkeypatch.setattr(losses, "sequence_sums",
-                      lambda *a, **k: (lambda r: (r[0] * jnp.nan, r[1]))(
-                          real_sums(*a, **k)))
+  _poison_the_loss(monkeypatch)
   smoke_config.train.max_consecutive_nonfinite = 100
   smoke_config.train.label_smoothing = 0.02  # a fresh trace of train_step
   smoke_config.train.num_steps = 10

@@ -99,7 +99,7 @@ class Decoder(nn.Module):
     return (self.embedding if self.shared_embedding is None
             else self.shared_embedding)
 
-  def _output_layer(self, readouts: jax.Array) -> jax.Array:
+  def output_layer(self, readouts: jax.Array) -> jax.Array:
     """[n, readout_size] -> logits [n, vocab]."""
     if not self.tie_embeddings:
       return self.output_projection(readouts)
@@ -134,13 +134,24 @@ class Decoder(nn.Module):
     Returns:
       logits: [batch, target_length, vocab].
     """
-    if teacher_forcing >= 1.0 and self.attention == "none":
-      return self._teacher_forced(carry["layers"], target_inputs, train)
     if teacher_forcing >= 1.0:
-      return self._teacher_forced_attention(carry, target_inputs, train)
+      return self._project_all(self.features(carry, target_inputs, train=train))
     return self._stepwise(carry, target_inputs, train, teacher_forcing)
 
-  def _teacher_forced(self, layer_carries, target_inputs, train):
+  def features(self, carry: DecodeCarry, target_inputs: jax.Array, *,
+               train: bool) -> jax.Array:
+    """Under teacher forcing, what the output layer projects: the readouts
+    [batch, target_length, readout_size], after dropout. `__call__` is
+    `output_layer` of these; the train step projects only the real
+    (non-padding) positions (training/compact_output.py)."""
+    if self.attention == "none":
+      return self._teacher_forced_readouts(carry["layers"], target_inputs,
+                                           train)
+    return self.dropout_layer(
+        self.attention_readouts(carry, target_inputs, train=train),
+        deterministic=not train)
+
+  def _teacher_forced_readouts(self, layer_carries, target_inputs, train):
     # All time steps at once: input projections become one matmul per layer.
     mask = jnp.ones(target_inputs.shape, bool)
     x = self.dropout_layer(self._table()(target_inputs),
@@ -149,8 +160,7 @@ class Decoder(nn.Module):
       if index > 0:
         x = self.dropout_layer(x, deterministic=not train)
       _, x = layer(layer_carries[index], x, mask)
-    x = self.dropout_layer(x, deterministic=not train)
-    return self._project_all(x)
+    return self.dropout_layer(x, deterministic=not train)
 
   def _project_all(self, readouts: jax.Array) -> jax.Array:
     """[batch, length, hidden] -> logits, as one 2-D matmul.
@@ -161,16 +171,8 @@ class Decoder(nn.Module):
     in place.
     """
     batch, length, hidden = readouts.shape
-    logits = self._output_layer(readouts.reshape(batch * length, hidden))
+    logits = self.output_layer(readouts.reshape(batch * length, hidden))
     return logits.reshape(batch, length, -1)
-
-  def _teacher_forced_attention(self, carry, target_inputs, train):
-    # The output projection (and its gradient, the largest matmul) is applied
-    # once to all steps' readouts after the loop.
-    readouts = self.dropout_layer(
-        self.attention_readouts(carry, target_inputs, train=train),
-        deterministic=not train)
-    return self._project_all(readouts)
 
   def attention_readouts(self, carry: DecodeCarry, target_inputs: jax.Array,
                          *, train: bool) -> jax.Array:
@@ -223,7 +225,7 @@ class Decoder(nn.Module):
     """
     new_carry, x = self.readout(carry, tokens, train=train)
     x = self.dropout_layer(x, deterministic=not train)
-    return new_carry, self._output_layer(x)
+    return new_carry, self.output_layer(x)
 
   def readout(self, carry: DecodeCarry, tokens: jax.Array, *, train: bool):
     """One step up to the output layer: (new carry, readout [batch, features])."""

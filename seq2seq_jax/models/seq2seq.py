@@ -72,6 +72,18 @@ class Seq2Seq(nn.Module):
     return self.decoder(carry, target_inputs, train=train,
                         teacher_forcing=teacher_forcing)
 
+  def features(self, source: jax.Array, target_inputs: jax.Array, *,
+               train: bool = False) -> jax.Array:
+    """Teacher-forced readouts [batch, target_length, readout_size]: the
+    forward pass up to the output layer (`__call__` is `output_layer` of
+    these), so a loss can project only the positions it needs."""
+    carry = self.encode(source, train=train)
+    return self.decoder.features(carry, target_inputs, train=train)
+
+  def output_layer(self, readouts: jax.Array) -> jax.Array:
+    """[n, readout_size] -> logits [n, target_vocab]."""
+    return self.decoder.output_layer(readouts)
+
   def encode(self, source: jax.Array, *, train: bool = False) -> DecodeCarry:
     """Encodes the source into the decoder's initial carry.
 

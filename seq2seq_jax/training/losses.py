@@ -65,18 +65,23 @@ def sequence_sums(logits: jax.Array, targets: jax.Array,
   train_loss_tokens, nll, correct = token_cross_entropy(
       logits, targets, float(label_smoothing))
   token_count = weights.sum()
+  train_loss = (train_loss_tokens * weights).sum() / jnp.maximum(token_count, 1.0)
+  return train_loss, metric_sums(nll, correct, weights)
+
+
+def metric_sums(nll: jax.Array, correct: jax.Array, weights: jax.Array) -> Sums:
+  """The sums of `sequence_sums` from per-token NLL and correctness
+  [batch, length] (finite at padding, where `weights` is 0)."""
   correct = correct * weights
   has_tokens = weights.max(axis=-1)
   sequence_correct = jnp.all((correct == weights), axis=-1) * has_tokens
-  sums = {
+  return {
       "nll_sum": (nll * weights).sum(),
-      "token_count": token_count,
+      "token_count": weights.sum(),
       "correct_tokens": correct.sum(),
       "correct_sequences": sequence_correct.sum(),
       "sequence_count": has_tokens.sum(),
   }
-  train_loss = (train_loss_tokens * weights).sum() / jnp.maximum(token_count, 1.0)
-  return train_loss, sums
 
 
 def add(total: Dict[str, float] | None, sums) -> Dict[str, float]:

@@ -19,6 +19,7 @@ from seq2seq_jax.decoding import ensemble
 from seq2seq_jax.decoding import greedy
 from seq2seq_jax.decoding import sampling
 from seq2seq_jax.models.seq2seq import Seq2Seq
+from seq2seq_jax.training import compact_output
 from seq2seq_jax.training import losses
 
 
@@ -96,6 +97,20 @@ def skip_by_branch() -> bool:
   return jax.default_backend() == "cpu"
 
 
+def _compact_loss(state, params, batch, rngs=None, train: bool = True):
+  """`losses.sequence_sums` with the output layer on real positions only
+  (compact_output.py), in the compute dtype like `_apply`."""
+  params = _compute_params(params, state.options.dtype)
+  readouts = state.model.apply({"params": params}, batch["source"],
+                               batch["target_inputs"], train=train, rngs=rngs,
+                               method=Seq2Seq.features)
+  project = lambda p, x: state.model.apply({"params": p}, x,
+                                           method=Seq2Seq.output_layer)
+  return compact_output.sequence_sums(project, params, readouts,
+                                      batch["target_outputs"],
+                                      state.options.label_smoothing)
+
+
 def train_step(state: TrainState, batch: Dict[str, jax.Array],
                rng: jax.Array) -> Tuple[TrainState, Dict[str, jax.Array]]:
   """One optimizer update on a batch.
@@ -115,13 +130,16 @@ def train_step(state: TrainState, batch: Dict[str, jax.Array],
   step_rng = jax.random.fold_in(rng, state.step)
   dropout_rng, sampling_rng = jax.random.split(step_rng)
 
+  rngs = {"dropout": dropout_rng, "sampling": sampling_rng}
+
   def loss_fn(params):
+    if compact_output.applies(state.options.teacher_forcing):
+      return _compact_loss(state, params, batch, rngs)
     logits = _apply(
         state, params, batch["source"], batch["target_inputs"], train=True,
-        teacher_forcing=state.options.teacher_forcing,
-        rngs={"dropout": dropout_rng, "sampling": sampling_rng})
+        teacher_forcing=state.options.teacher_forcing, rngs=rngs)
     return losses.sequence_sums(logits, batch["target_outputs"],
-                                     state.options.label_smoothing)
+                                state.options.label_smoothing)
 
   (loss, sums), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
   grad_norm = optax.tree.norm(grads)
@@ -156,6 +174,8 @@ def train_step(state: TrainState, batch: Dict[str, jax.Array],
 
 def eval_step(state: TrainState, batch: Dict[str, jax.Array]) -> Dict[str, jax.Array]:
   """Teacher-forced metric sums on a batch (no dropout)."""
+  if compact_output.applies(1.0):
+    return _compact_loss(state, state.params, batch, train=False)[1]
   logits = _apply(state, state.params, batch["source"], batch["target_inputs"],
                   train=False)
   return losses.sequence_sums(logits, batch["target_outputs"])[1]
