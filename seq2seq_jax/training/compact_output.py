@@ -1,28 +1,25 @@
 """The output layer and its loss over the real target tokens only.
 
 Why: the output layer is the step's largest matmuls, and a padded batch asks
-it for logits at padding positions only to mask them out (about 30% of the
-positions of the bucketed Multi30k batches). Here the real positions'
-readouts are gathered first (in their order), the output layer and the loss
-run on a static number of rows just above the real count, and the loss's
-gradient is formed in the same pass:
+it for logits at padding positions only to mask them out (31% of the target
+positions of the bucketed Multi30k batches). Here the real positions come
+first (a stable argsort of the padding mask), and a loop runs the output
+layer and the loss on `CHUNK_ROWS` of them at a time, for as many chunks as
+the real positions fill (the trip count is on the device, so there is still
+one compilation per batch shape). Each chunk also forms its gradient:
+d logits = softmax - target distribution, times the token weight, pulled
+back through the output layer (`jax.vjp`) to its parameters (summed over
+the chunks) and to the chunk's readouts. That is the forward pass of a
+custom VJP whose backward pass only scales those gradients by the incoming
+cotangent; autodiff cannot differentiate a loop whose trip count is a
+traced value.
 
-- Static shapes, one compilation per batch shape: the row count is one of
-  `ROW_CLASSES` sizes (k/8 of the padded positions, k = 1..8), the smallest
-  that holds every real token, picked on the device with `lax.switch`. The
-  rows past the real count are padding with weight 0.
-- A custom VJP: each branch computes the loss sum together with its
-  gradients for the output layer's parameters and the readouts (d logits =
-  softmax - target distribution, times the token weight), and the backward
-  pass only scales them by the incoming cotangent. Autodiff of the switch
-  would instead make every branch write zeros for the other branches'
-  residuals (logit-sized arrays), which cost more than the rows saved.
-
-The logged metrics are the same sums as `losses.sequence_sums`; the values
-agree with it to float32 rounding (the weight gradient sums fewer rows).
+The logged metrics are the same sums as `losses.sequence_sums`; values and
+gradients agree with it to float32 rounding (the weight gradient is summed
+chunk by chunk, over fewer rows). Measured in docs/performance.md.
 """
 import functools
-from typing import Callable, Tuple
+from typing import Callable
 
 import flax
 import jax
@@ -40,7 +37,7 @@ Project = Callable[[dict, jax.Array], jax.Array]
 
 def used_params(project: Project, params, readouts: jax.Array):
   """The part of the `params` tree (a nested dict) that `project` reads:
-  only these become the custom VJP's inputs, so no branch writes zero
+  only these become the custom VJP's inputs, so the loop carries no zero
   gradients for the rest of the model."""
   flat = flax.traverse_util.flatten_dict(flax.core.unfreeze(params))
   paths = list(flat)
@@ -166,10 +163,11 @@ _terms.defvjp(_terms_fwd, _terms_bwd)
 
 
 def applies(teacher_forcing: float) -> bool:
-  """Whether the train step projects real positions only: under full
-  teacher forcing (scheduled sampling needs every step's logits), on one
-  CPU device (`lax.switch` is free there; XLA:GPU waits on the host for a
-  branch index mid-step, and a sharded batch would gather across devices)."""
+  """Whether the train and eval steps project real positions only: under
+  full teacher forcing (scheduled sampling needs every step's logits), on
+  one CPU device. XLA:GPU reads a loop's trip condition on the host at
+  every iteration, and a sharded batch would be gathered across devices;
+  neither was measured, so they project every position."""
   return (teacher_forcing >= 1.0 and jax.default_backend() == "cpu"
           and jax.device_count() == 1)
 
