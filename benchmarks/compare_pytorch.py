@@ -57,6 +57,7 @@ from benchmarks import cases as cases_lib
 from benchmarks import flops
 from benchmarks import sides
 from seq2seq_jax import host_memory
+from seq2seq_jax.data.vocabulary import PAD_ID
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MATMUL_SIZE = 2048
@@ -206,7 +207,7 @@ def _summarize(names, tiny, setup, samples, decoding, peaks, rounds, repeats):
     step_flops = flops.train_step_flops(
         s.model, case.batch_size, batch["source"].shape[1],
         batch["target_outputs"].shape[1], case.target_vocab_size,
-        int(np.sum(batch["target_outputs"] != 0)))
+        int(np.sum(batch["target_outputs"] != PAD_ID)))
     tokens = _tokens(case)
     jax_s, torch_s = samples[name]["jax"], samples[name]["torch"]
     ratios = [t / j for t, j in zip(torch_s, jax_s)]

@@ -39,6 +39,7 @@ from typing import Dict, Optional
 import numpy as np
 
 from seq2seq_jax import settings as settings_lib
+from seq2seq_jax.data.vocabulary import PAD_ID
 from seq2seq_jax.models.cells import get_cell
 
 BACKWARD_FACTOR = 2  # backward matmul FLOPs per forward matmul FLOP
@@ -142,4 +143,4 @@ def output_rows_of(target_outputs) -> Optional[int]:
   from seq2seq_jax.training import compact_output  # pylint: disable=g-import-not-at-top
   if not compact_output.applies(1.0):
     return None
-  return int(np.sum(np.asarray(target_outputs) != 0))
+  return int(np.sum(np.asarray(target_outputs) != PAD_ID))

@@ -218,15 +218,17 @@ def main(argv=None):
   print(f"matmul {size}^2: {peak:.1f} GFLOP/s; case {args.case}: batch {b}, "
         f"lengths {source_length}/{target_length}; host memory kept: "
         f"{'yes' if host_memory.applied() else 'no'}")
+  # The rows the train step's output layer projects: the real positions
+  # where compact_output applies, else all (None).
+  output_rows = flops.output_rows_of(batch["target_outputs"])
+  compact = output_rows is not None
   total = flops.train_step_flops(m, b, source_length, target_length, vocab,
-                                 flops.output_rows_of(batch["target_outputs"]))
+                                 output_rows)
 
   train = jax.jit(steps.train_step)
   jax.block_until_ready(train(state, batch, rng))
   full = timed(lambda: train(state, batch, rng))
   _report("full_step", full, total, peak)
-
-  compact = compact_output.applies(1.0)
 
   def loss(params):
     if compact:  # as the train step: the output layer on real positions
@@ -276,7 +278,7 @@ def main(argv=None):
       if leaf.ndim == 2 and leaf.shape[1] == vocab)
   readout = kernel_shape[0]
   targets = batch["target_outputs"]
-  n = int(jnp.sum(targets != PAD_ID)) if compact else b * target_length
+  n = output_rows if compact else b * target_length
   hidden = _normal(1, (b * target_length, readout))
   kernel = _normal(2, (readout, vocab), 0.01)
   logits = _normal(3, (n, vocab))
