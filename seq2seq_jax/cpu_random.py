@@ -19,8 +19,6 @@ own kernels.
 """
 import numpy as np
 from jax import lax
-from jax.extend.random import threefry2x32_p
-from jax.interpreters import mlir
 
 # Rotation constants of the even and odd groups of four rounds, and the key
 # schedule's parity constant (Random123, threefry.h).
@@ -56,9 +54,20 @@ def threefry2x32(key1, key2, x1, x2):
   return a, b
 
 
-def use_straight_line_threefry() -> None:
+def use_straight_line_threefry() -> bool:
   """Lowers `threefry2x32_p` on the CPU as straight-line code from now on
-  (functions compiled before keep the loop; the bits are the same)."""
-  mlir.register_lowering(
-      threefry2x32_p, mlir.lower_fun(threefry2x32, multiple_results=True),
-      platform="cpu")
+  (functions compiled before keep the loop; the bits are the same).
+
+  Returns:
+    Whether it did: a JAX without these extension points keeps its own
+    lowering, which draws the same bits.
+  """
+  try:
+    from jax.extend.random import threefry2x32_p  # pylint: disable=g-import-not-at-top
+    from jax.interpreters import mlir  # pylint: disable=g-import-not-at-top
+    mlir.register_lowering(
+        threefry2x32_p, mlir.lower_fun(threefry2x32, multiple_results=True),
+        platform="cpu")
+  except (ImportError, AttributeError):
+    return False
+  return True

@@ -87,6 +87,7 @@ def test_draws_equal_plain_jax_bit_for_bit(tmp_path):
 
 
 def test_compiled_draw_has_no_loop():
+  assert cpu_random.use_straight_line_threefry()  # this JAX has the hooks
   compiled = jax.jit(lambda k: jax.random.bits(k, (1000,))).lower(
       jax.random.key(0)).compile().as_text()
   assert " while(" not in compiled
