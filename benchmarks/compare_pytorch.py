@@ -51,13 +51,10 @@ import sys
 import time
 from typing import Any, Dict, List
 
-import numpy as np
-
 from benchmarks import cases as cases_lib
 from benchmarks import flops
 from benchmarks import sides
 from seq2seq_jax import host_memory
-from seq2seq_jax.data.vocabulary import PAD_ID
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MATMUL_SIZE = 2048
@@ -145,10 +142,6 @@ class _Worker:
     self.process.wait(timeout=60)
 
 
-def _tokens(case: cases_lib.Case) -> int:
-  return int(np.sum(cases_lib.make_batch(case)["target_outputs"] != 0))
-
-
 def compare(names: List[str], rounds: int, repeats: int, tiny: bool,
             decode: bool, device: str = "cpu", dtype: str = "float32",
             host_memory_mode: str = "default") -> Dict[str, Any]:
@@ -202,13 +195,12 @@ def _summarize(names, tiny, setup, samples, decoding, peaks, rounds, repeats):
     case = sides.case_for(name, tiny)
     s = cases_lib.settings_for(case)
     batch = cases_lib.make_batch(case)
+    tokens = flops.real_rows(batch["target_outputs"])
     # Both sides project only the real positions (the reference by boolean
     # indexing): the work counted is that.
     step_flops = flops.train_step_flops(
         s.model, case.batch_size, batch["source"].shape[1],
-        batch["target_outputs"].shape[1], case.target_vocab_size,
-        int(np.sum(batch["target_outputs"] != PAD_ID)))
-    tokens = _tokens(case)
+        batch["target_outputs"].shape[1], case.target_vocab_size, tokens)
     jax_s, torch_s = samples[name]["jax"], samples[name]["torch"]
     ratios = [t / j for t, j in zip(torch_s, jax_s)]
     row = {

@@ -137,10 +137,15 @@ def train_step_flops(model: settings_lib.ModelSettings, batch_size: int,
   return (1 + BACKWARD_FACTOR) * sum(forward.values())
 
 
+def real_rows(target_outputs) -> int:
+  """The real (non-padding) target positions of a batch."""
+  return int(np.sum(np.asarray(target_outputs) != PAD_ID))
+
+
 def output_rows_of(target_outputs) -> Optional[int]:
   """The positions the project's train step projects: the real ones where
   `compact_output` applies (None: all of them)."""
   from seq2seq_jax.training import compact_output  # pylint: disable=g-import-not-at-top
   if not compact_output.applies(1.0):
     return None
-  return int(np.sum(np.asarray(target_outputs) != PAD_ID))
+  return real_rows(target_outputs)
