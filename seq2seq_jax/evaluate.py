@@ -138,7 +138,7 @@ def split_test_set(run, split_name: str, data_path: Optional[str]) -> TestSet:
   dataset_error = workdir.dataset_mismatch(FLAGS.workdir[0], corpus.dataset)
   if dataset_error:
     raise cli.UserError(dataset_error)
-  split = corpus.splits[split_name]
+  split = corpus.splits[split_name].to_memory()
   return TestSet(name=split_name, lines=list(split.lines),
                  sources=list(split.source_text),
                  references=[list(split.target_text)], is_text=corpus.is_text)

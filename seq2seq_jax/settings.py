@@ -25,6 +25,7 @@ OPTIMIZERS = ("adam", "adamw")
 LR_SCHEDULES = ("constant", "cosine", "linear", "rsqrt")
 DTYPES = ("float32", "bfloat16")
 TYINGS = ("none", "decoder", "all")
+BUCKETINGS = ("quantile", "multiple")
 
 
 def _tasks():
@@ -107,6 +108,10 @@ class VocabSettings:
                                     formerly="data.sentencepiece_model")
   shared: bool = option(False, "one vocabulary for both sides",
                         formerly="data.shared_vocab")
+  sample_sentences: int = option(
+      1_000_000, "`sentencepiece`: trained on at most this many training "
+      "sentences (a fixed sample), as `spm_train --input_sentence_size`",
+      check=positive, absent_means=1_000_000)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,6 +130,20 @@ class DataSettings:
       "Recorded absolute; may change on resume (the data itself is checked "
       "through `dataset.json`; `evaluate --data_path` reads moved data)",
       may_change_on_resume=True)
+  train_prefix: str = option(
+      "", "`parallel`: the training files without their language suffix "
+      "(`PREFIX.de`, `PREFIX.en`); recorded absolute", may_change_on_resume=True,
+      absent_means="")
+  validation_prefix: str = option(
+      "", "`parallel`: the validation files' prefix, e.g. `.../newstest2013`",
+      may_change_on_resume=True, absent_means="")
+  test_prefix: str = option(
+      "", "`parallel`: the test files' prefix, e.g. `.../newstest2014`",
+      may_change_on_resume=True, absent_means="")
+  max_held_out: int = option(
+      3_000, "`tsv`: most pairs held out for validation, and for test (of "
+      "the 5% each of the split)", check=at_least_zero("0 = no limit"),
+      absent_means=0)
   tfds_name: str = option(
       "", "`tfds`: a prepared TFDS translation dataset, e.g. "
       "`wmt14_translate/de-en`")
@@ -145,9 +164,25 @@ class DataSettings:
       0.05, "stop when more of a file's lines than this are malformed "
       "(naming the main reason)", check=between(0, 1),
       may_change_on_resume=True, absent_means=1.0)
+  bucketing: str = option(
+      "quantile", "`quantile`: batches of similar source and target lengths, "
+      "each side padded up to a bucket boundary taken from the training "
+      "lengths' quantiles (`length_buckets`); `multiple`: sorted within "
+      "chunks of 50 batches, padded to a multiple of `pad_multiple` (0 = "
+      "unsorted, padded to the longest)", check=one_of(BUCKETINGS),
+      absent_means="multiple")
+  length_buckets: int = option(
+      6, "`quantile`: buckets per side between the quantiles of the training "
+      "lengths (more: less padding, more compiled shapes)", check=positive,
+      absent_means=6)
   pad_multiple: int = option(
-      0, "bucket batches by length, pad to a multiple (0 = pad to the "
-      "longest)", check=at_least_zero("0 = pad to the longest"))
+      0, "`multiple` bucketing, and `train.batch_tokens` buckets: pad to a "
+      "multiple (0 = pad to the longest)",
+      check=at_least_zero("0 = pad to the longest"))
+  loader_workers: int = option(
+      0, "Grain worker processes that read and pad training batches (0 = a "
+      "prefetch thread in the trainer)", check=at_least_zero(),
+      may_change_on_resume=True, absent_means=0)
   synthetic: SyntheticSettings = section(SyntheticSettings)
   vocab: VocabSettings = section(VocabSettings)
 
@@ -335,8 +370,10 @@ def _check_training(s: Settings) -> None:
            "and target, so it needs one vocabulary: set "
            "--config.data.vocab.shared=True (or tie only the 'decoder')")
   t = s.train
-  _require(not t.batch_tokens or s.data.pad_multiple > 0, "train.batch_tokens",
-           "needs length buckets: set config.data.pad_multiple > 0")
+  _require(not t.batch_tokens or s.data.bucketing == "quantile"
+           or s.data.pad_multiple > 0, "train.batch_tokens",
+           "needs length buckets: set config.data.pad_multiple > 0 or "
+           "config.data.bucketing='quantile'")
   _require(not t.weight_decay or t.optimizer == "adamw", "train.weight_decay",
            f"applies to train.optimizer=adamw only (train.optimizer is "
            f"{t.optimizer!r}); set --config.train.optimizer=adamw or drop it")

@@ -10,10 +10,15 @@ Multi-host (the same command on every host, the workdir on a shared disk):
 
 On CPU, a model whose step works on more than 64 MB trains faster with
 `SEQ2SEQ_JAX_HOST_MEMORY=keep` in the environment (host_memory.py says why).
-With `JAX_COMPILATION_CACHE_DIR=DIR` (JAX's persistent compilation cache) a
-run loads the compiled steps an earlier run with the same model and batch
-shapes left in DIR, e.g. a restart or another seed (studies use one).
+JAX's persistent compilation cache is on by default, in
+~/.cache/seq2seq_jax/compilation (`$XDG_CACHE_HOME` moves it): a restart, or
+another run with the same model and batch shapes, loads the compiled steps
+instead of compiling them again (the same executables, so the same numbers).
+`JAX_COMPILATION_CACHE_DIR=DIR` uses DIR; set to nothing, it turns the
+cache off.
 """
+import os
+
 from absl import app
 from absl import flags
 from absl import logging
@@ -39,6 +44,15 @@ flags.DEFINE_integer("process_id", -1, "This process's index (explicit).")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
+CACHE_ENV_VAR = "JAX_COMPILATION_CACHE_DIR"
+
+
+def default_cache_dir() -> str:
+  cache_home = (os.environ.get("XDG_CACHE_HOME")
+                or os.path.join(os.path.expanduser("~"), ".cache"))
+  return os.path.join(cache_home, "seq2seq_jax", "compilation")
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
@@ -57,9 +71,11 @@ def main(argv):
   logging.info("host memory: %s", "freed buffers kept for reuse" if kept else
                f"glibc defaults ({host_memory.ENV_VAR}="
                f"{host_memory.requested_mode()})")
+  if CACHE_ENV_VAR not in os.environ:
+    jax.config.update("jax_compilation_cache_dir", default_cache_dir())
   logging.info("compilation cache: %s",
                jax.config.jax_compilation_cache_dir or
-               "off (JAX_COMPILATION_CACHE_DIR=DIR turns it on)")
+               f"off ({CACHE_ENV_VAR} is empty; set it to a folder to use one)")
   loop.train_and_evaluate(FLAGS.config, FLAGS.workdir)
 
 

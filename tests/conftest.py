@@ -2,6 +2,7 @@
 import gc
 import os
 import sys
+import tempfile
 
 import jax
 import numpy as np
@@ -12,6 +13,11 @@ if ROOT not in sys.path:
   sys.path.insert(0, ROOT)
 
 SHARED_DATA = os.path.join(ROOT, "..", "shared", "data")
+
+# Trainers keep JAX's compilation cache under $XDG_CACHE_HOME by default
+# (seq2seq_jax/train.py); the tests' trainers keep theirs in a folder of
+# their own, so a test run leaves nothing in the home directory.
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="seq2seq_jax_tests_")
 
 # A two-sentence batch for the model and attention tests: row 1 is padded.
 SOURCE = np.array([[5, 6, 7, 8], [9, 4, 0, 0]], np.int32)

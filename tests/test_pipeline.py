@@ -114,8 +114,9 @@ def test_token_budget_stream_covers_each_epoch_once_within_budget():
                                       source_length=29, target_length=30,
                                       reverse_source=False, pad_multiple=8,
                                       row_multiple=2)
-  assert set(stream.shapes) <= {8, 16, 24, 32}
-  assert all(rows * length <= 256 for length, rows in stream.shapes.items())
+  assert set(stream.shapes) <= {(8, 8), (16, 16), (24, 24), (32, 32)}
+  assert all(rows * length <= 256
+             for (length, _), rows in stream.shapes.items())
   for epoch in range(2):
     seen = []
     for step in range(epoch * stream.batches_per_epoch,
@@ -123,7 +124,7 @@ def test_token_budget_stream_covers_each_epoch_once_within_budget():
       batch = stream.batch(step)
       rows, length = batch["source"].shape
       assert batch["target_outputs"].shape == (rows, length)
-      assert pipeline.round_up(stream.shapes[length], 2) == rows
+      assert pipeline.round_up(stream.shapes[(length, length)], 2) == rows
       seen += _first_token_signature(batch)
     expected = [(tuple(s), tuple(t) + (EOS_ID,))
                 for s, t in zip(split.source_ids, split.target_ids)]
@@ -175,3 +176,81 @@ def test_token_budget_too_small_for_the_longest_bucket_is_an_error():
                      "example of padded length 24"):
     pipeline.TokenBudgetStream(_split([[4] * 20], [[5] * 3]), 20, 0, 20, 4,
                                False, 8)
+
+
+def test_quantile_boundaries_follow_the_lengths_then_grow_to_the_longest():
+  lengths = np.arange(1, 101)  # 1 .. 100, uniform
+  np.testing.assert_array_equal(pipeline.quantile_boundaries(lengths, 4),
+                                [26, 51, 76, 99, 100])
+  # A long tail steps up by 30% rather than padding to the longest at once.
+  tail = np.concatenate([np.full(90, 10), np.arange(11, 61)])
+  np.testing.assert_array_equal(pipeline.quantile_boundaries(tail, 2),
+                                [10, 13, 17, 23, 30, 39, 51, 60])
+  np.testing.assert_array_equal(pipeline.quantile_boundaries([3, 3, 3], 6), [3])
+  np.testing.assert_array_equal(pipeline.quantile_boundaries([5, 9], 1), [9])
+
+
+def _real_fraction(stream, steps):
+  """(source, target) fraction of padded positions that are real tokens."""
+  real, padded = np.zeros(2), np.zeros(2)
+  for step in range(steps):
+    batch = stream.batch(step)
+    for side, key in enumerate(("source", "target_outputs")):
+      real[side] += (batch[key] != 0).sum()
+      padded[side] += batch[key].size
+  return real / padded
+
+
+def test_quantile_buckets_cover_the_epoch_with_little_padding():
+  split = _random_split(2_000, longest=40)
+  stream = pipeline.TrainStream(split, 16, seed=5, source_length=39,
+                                target_length=40, reverse_source=False,
+                                bucketing="quantile", length_buckets=6)
+  seen = []
+  for step in range(stream.batches_per_epoch):
+    batch = stream.batch(step)
+    source_length, target_length = batch["source"].shape[1], batch[
+        "target_inputs"].shape[1]
+    assert source_length in stream.boundaries[0]
+    assert target_length in stream.boundaries[1]
+    seen += _first_token_signature(batch)
+  expected = [(tuple(s), tuple(t) + (EOS_ID,))
+              for s, t in zip(split.source_ids, split.target_ids)]
+  assert len(seen) == 16 * stream.batches_per_epoch == 2_000
+  assert sorted(seen) == sorted(expected)
+  multiple = pipeline.TrainStream(split, 16, 5, 39, 40, False, pad_multiple=8)
+  quantile = _real_fraction(stream, stream.batches_per_epoch)
+  assert quantile.min() > 0.8  # lengths drawn independently per side
+  assert (quantile > _real_fraction(multiple, stream.batches_per_epoch)).all()
+
+
+def test_quantile_stream_is_a_function_of_seed_and_step():
+  split = _random_split(500)
+  make = lambda seed: pipeline.TrainStream(split, 10, seed, 29, 30, False,
+                                           bucketing="quantile")
+  stream, again = make(4), make(4)
+  for step in [0, 7, stream.batches_per_epoch + 1, 3]:
+    for key, value in stream.batch(step).items():
+      np.testing.assert_array_equal(value, again.batch(step)[key])
+  assert any(not np.array_equal(make(4).batch(s)["source"],
+                                make(5).batch(s)["source"]) for s in range(5))
+  # A process reads its rows of the global batch, padded alike.
+  halves = [stream.batch(9, shard=(i, 2))["source"] for i in range(2)]
+  np.testing.assert_array_equal(np.concatenate(halves),
+                                stream.batch(9)["source"])
+
+
+def test_quantile_token_budget_keeps_each_side_in_its_bucket():
+  split = _random_split(400)
+  stream = pipeline.TokenBudgetStream(split, 256, 3, 29, 30, False,
+                                      pad_multiple=0, bucketing="quantile")
+  seen = []
+  for step in range(stream.batches_per_epoch):
+    batch = stream.batch(step)
+    rows, source_length = batch["source"].shape
+    target_length = batch["target_inputs"].shape[1]
+    assert stream.shapes[(source_length, target_length)] == rows
+    assert rows * max(source_length, target_length) <= 256
+    seen += _first_token_signature(batch)
+  assert sorted(seen) == sorted((tuple(s), tuple(t) + (EOS_ID,)) for s, t in
+                                zip(split.source_ids, split.target_ids))

@@ -34,7 +34,7 @@ def test_default_config_is_locked():
     ("train.teacher_forcing", 1.5, "probability"),
     ("train.num_steps", 0, "train.num_steps"),
     ("train.batch_tokens", -1, "train.batch_tokens"),
-    ("train.batch_tokens", 512, "set config.data.pad_multiple > 0"),
+    ("data.bucketing", "sorted", "valid: multiple, quantile"),
     ("train.weight_decay", 0.01, "applies to train.optimizer=adamw only"),
     ("train.label_smoothing", 1.0, r"must be in \[0, 1\)"),
     ("decode.max_length", -1, "decode.max_length"),
@@ -48,6 +48,16 @@ def test_invalid_values_name_the_option(option, value, message):
   node[key] = value
   with pytest.raises(settings.ConfigError, match=message):
     settings.from_config(config)
+
+
+def test_token_budget_with_multiple_buckets_needs_a_multiple():
+  config = default.get_config()
+  config.train.batch_tokens, config.data.bucketing = 512, "multiple"
+  with pytest.raises(settings.ConfigError,
+                     match="set config.data.pad_multiple > 0"):
+    settings.from_config(config)
+  config.data.bucketing = "quantile"  # buckets of its own
+  assert settings.from_config(config).train.batch_tokens == 512
 
 
 def test_weight_decay_is_accepted_with_adamw():

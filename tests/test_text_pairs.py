@@ -8,7 +8,7 @@ import pytest
 
 from seq2seq_jax.data import splitting
 from seq2seq_jax.data import text_pairs
-from seq2seq_jax.data import translation_builder
+from seq2seq_jax.data import text_corpora
 from seq2seq_jax.data.text_pairs import DataError
 
 DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
@@ -228,7 +228,7 @@ def test_tutorial_preset_matches_independent_tutorial_code():
   reference = [p for p in reference if len(p[0].split(" ")) < 10
                and len(p[1].split(" ")) < 10 and p[1].startswith(prefixes)]
   pairs, _ = text_pairs.read_tsv_pairs(ENG_FRA)
-  spec = translation_builder.tutorial_spec(ENG_FRA)  # what the tsv builder uses
+  spec = text_corpora.tutorial_spec(ENG_FRA)  # what the tsv builder uses
   kept, report = text_pairs.filter_pairs(
       text_pairs.normalize_pairs(pairs, spec.normalization),
       min_length=spec.min_length, max_length=spec.max_length,

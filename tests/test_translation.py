@@ -38,7 +38,7 @@ def test_a_mostly_rejected_file_stops_with_the_reason_and_the_fix(tmp_path,
     translation.read_splits(s.data)
   # A few bad lines are fine, and the limit can be raised.
   lenient = _tsv_settings(path, tfds_dir, max_rejected_fraction=0.7)
-  splits, _ = translation.read_splits(lenient.data)
+  splits = translation.read_splits(lenient.data).splits
   assert sum(len(p) for p in splits.values()) == 40
 
 

@@ -117,3 +117,20 @@ def test_resuming_on_another_dataset_is_refused(tmp_path):
                      match="trained on synthetic_tasks/a:1.0.0"):
     workdir_lib.check_or_write_dataset(workdir, "synthetic_tasks/a:2.0.0",
                                        is_text=False)
+
+
+def test_a_run_on_text_prepared_by_an_earlier_version_says_what_to_do(
+    tmp_path):
+  workdir = str(tmp_path)
+  old = "multi30k_translation/de-en_oa3ee305e_df7335c4d6d:2.0.0"
+  workdir_lib.check_or_write_dataset(workdir, old, is_text=True)
+  os.makedirs(os.path.join(workdir, "checkpoints", "10"))
+  new = "multi30k-multi30k_de-en_o79c2908987_df7335c4d6d8b"
+  with pytest.raises(workdir_lib.WorkdirError,
+                     match="earlier version of seq2seq_jax.*train in a new "
+                     "--workdir"):
+    workdir_lib.check_or_write_dataset(workdir, new, is_text=True)
+  message = workdir_lib.dataset_mismatch(workdir, new)
+  assert "--source_file and --reference_file" in message
+  assert "\n" not in message
+  assert workdir_lib.dataset_mismatch(workdir, old) is None

@@ -4,7 +4,8 @@ Synthetic and translation loaders both end here, so this module depends on
 neither of them (no import circle between the loaders and the registry).
 """
 import dataclasses
-from typing import Any, Dict, List
+import functools
+from typing import Any, Dict, List, Sequence
 
 import numpy as np
 
@@ -24,12 +25,31 @@ class Split:
   def __len__(self):
     return len(self.source_ids)
 
+  # What batching reads of any split, in memory or stored (token_store.py).
+  @functools.cached_property
+  def source_lengths(self) -> np.ndarray:
+    return np.fromiter(map(len, self.source_ids), np.int32, len(self))
+
+  @functools.cached_property
+  def target_lengths(self) -> np.ndarray:
+    return np.fromiter(map(len, self.target_ids), np.int32, len(self))
+
+  def token_ids(self, indices: Sequence[int]):
+    """([source ids], [target ids]) of the examples at `indices`."""
+    return ([self.source_ids[i] for i in indices],
+            [self.target_ids[i] for i in indices])
+
+  def to_memory(self) -> "Split":
+    return self
+
 
 @dataclasses.dataclass
 class Corpus:
   source_vocab: Vocabulary
   target_vocab: Vocabulary
-  splits: Dict[str, Split]  # 'train', 'validation', 'test'
+  # 'train', 'validation', 'test': a Split, or a token_store.StoredSplit
+  # (the same reads, from disk) for a prepared text dataset's training split
+  splits: Dict[str, Any]
   is_text: bool = False  # natural language: report BLEU and chrF
   dataset: str = ""  # the prepared dataset's identity (builder/config:version)
 

@@ -35,7 +35,7 @@ def load_synthetic(data, vocabularies=None) -> Corpus:
 
 
 LOADERS = {task: load_synthetic for task in synthetic.GENERATORS}
-LOADERS.update({task: translation.load for task in ("tsv", "multi30k", "tfds")})
+LOADERS.update({task: translation.load for task in translation.TEXT_TASKS})
 TASKS = tuple(LOADERS)
 
 

@@ -8,6 +8,11 @@ run continues with the next batch rather than replaying or skipping any.
 Multi-host: every process computes the same global batch *indices* and padded
 shape (cheap), then reads and pads only its own contiguous block of rows
 (`batch(step, shard=(process_index, process_count))`).
+
+A split here is anything with `source_lengths`, `target_lengths` (token
+counts, without BOS/EOS) and `token_ids(indices)`: a corpus.Split in memory
+or a token_store.StoredSplit on disk. Batches are planned from the lengths
+alone and read when they are made, so a stored corpus is never in memory.
 """
 from typing import Dict, Iterator, Tuple
 
@@ -22,8 +27,8 @@ Batch = Dict[str, np.ndarray]
 
 def max_lengths(*splits: Split):
   """(source length, target length incl. BOS/EOS) covering every split."""
-  source = max(len(ids) for split in splits for ids in split.source_ids)
-  target = max(len(ids) for split in splits for ids in split.target_ids) + 1
+  source = max(int(split.source_lengths.max()) for split in splits)
+  target = max(int(split.target_lengths.max()) for split in splits) + 1
   return source, target
 
 
@@ -35,8 +40,7 @@ def warn_about_outliers(splits: Dict[str, Split]) -> None:
   Either way one outlier can make every batch of a split slow.
   """
   for name, split in splits.items():
-    lengths = np.asarray([max(len(s), len(t) + 1) for s, t in
-                          zip(split.source_ids, split.target_ids)])
+    lengths = np.maximum(split.source_lengths, split.target_lengths + 1)
     if len(lengths) < 20:
       continue
     typical = int(np.percentile(lengths, 95))
@@ -71,9 +75,8 @@ def make_batch(split: Split, indices, source_length: int, target_length: int,
   source = np.full((batch_size, source_length), PAD_ID, np.int32)
   target_inputs = np.full((batch_size, target_length), PAD_ID, np.int32)
   target_outputs = np.full((batch_size, target_length), PAD_ID, np.int32)
-  for row, index in enumerate(indices):
-    src = split.source_ids[index]
-    tgt = split.target_ids[index]
+  sources, targets = split.token_ids(indices)
+  for row, (index, src, tgt) in enumerate(zip(indices, sources, targets)):
     if len(src) > source_length or len(tgt) + 1 > target_length:
       raise ValueError(f"example {index} is longer than the padded shape "
                        f"({len(src)}/{len(tgt) + 1} vs {source_length}/"
@@ -104,20 +107,48 @@ def round_up(length: int, multiple: int) -> int:
   return -(-length // multiple) * multiple
 
 
-class TrainStream:
-  """Shuffled training batches, indexed by step (see the module docstring).
+def quantile_boundaries(lengths: np.ndarray, buckets: int,
+                        growth: float = 1.3) -> np.ndarray:
+  """Padded lengths for one side: the `buckets`-quantiles of `lengths`, then
+  steps of `growth` above the last one up to the longest, so the long tail
+  pads to a nearby length rather than to the longest example.
 
-  With `pad_multiple` > 0 batches are bucketed by length: each epoch's
-  permutation is cut into chunks of `BUCKET_CHUNK` batches, each chunk is
-  sorted by length and sliced into batches, and the batch order is shuffled;
-  a batch is padded to the next multiple of `pad_multiple`, so there are only
-  a few shapes (a few compilations) and little padding.
+  E.g. Multi30k's German sides, 6 buckets: [9, 10, 12, 14, 16, 21, 28, 37, 45].
+  """
+  lengths = np.asarray(lengths)
+  quantiles = np.percentile(lengths, np.linspace(0, 100, buckets + 1)[1:-1])
+  longest = int(lengths.max())
+  bounds = sorted({int(np.ceil(q)) for q in quantiles}) or [longest]
+  while bounds[-1] < longest:
+    bounds.append(max(bounds[-1] + 1, int(np.ceil(bounds[-1] * growth))))
+  bounds[-1] = longest
+  return np.asarray(bounds, np.int64)
+
+
+class TrainStream:
+  """Shuffled training batches of `batch_size` sentences, indexed by step
+  (see the module docstring).
+
+  Bucketing (`bucketing`):
+  * 'quantile': each side's padded length is the next of its
+    `quantile_boundaries`; every SORT_POOL batches of the epoch's permutation
+    are sorted by (source bucket, target bucket, length) and cut into
+    batches, and the batch order is shuffled. Batches hold sentences of
+    similar length on both sides (on Multi30k 92% of the positions the
+    recurrences compute are real tokens, against 65% for 'multiple'), in a
+    few dozen shapes.
+  * 'multiple' with `pad_multiple` > 0: chunks of BUCKET_CHUNK batches are
+    sorted by source + target length, and each side is padded to the next
+    multiple of `pad_multiple`; with 0, unsorted batches padded to the
+    longest training example.
   """
   BUCKET_CHUNK = 50
+  SORT_POOL = 1000
 
   def __init__(self, split: Split, batch_size: int, seed: int,
                source_length: int, target_length: int, reverse_source: bool,
-               pad_multiple: int = 0):
+               pad_multiple: int = 0, bucketing: str = "multiple",
+               length_buckets: int = 6):
     if len(split) < batch_size:
       raise ValueError(f"training split has {len(split)} examples, fewer than "
                        f"config.train.batch_size={batch_size}")
@@ -127,10 +158,23 @@ class TrainStream:
     self.shape = (source_length, target_length)
     self.reverse_source = reverse_source
     self.pad_multiple = pad_multiple
+    self.bucketing = bucketing
     self.batches_per_epoch = len(split) // batch_size  # drop the remainder
-    self._lengths = np.asarray([len(s) + len(t) for s, t in
-                                zip(split.source_ids, split.target_ids)])
+    self._source = np.asarray(split.source_lengths, np.int32)
+    self._target = np.asarray(split.target_lengths, np.int32) + 1  # BOS/EOS
+    if bucketing == "quantile":
+      self.boundaries = (quantile_boundaries(self._source, length_buckets),
+                         quantile_boundaries(self._target, length_buckets))
+      self._buckets = (np.searchsorted(self.boundaries[0], self._source),
+                       np.searchsorted(self.boundaries[1], self._target))
     self._epoch, self._batches = None, None
+
+  def _sorted(self, part: np.ndarray) -> np.ndarray:
+    if self.bucketing == "quantile":
+      return part[np.lexsort((self._source[part] + self._target[part],
+                              self._buckets[1][part], self._buckets[0][part]))]
+    return part[np.argsort(self._source[part] + self._target[part] - 1,
+                           kind="stable")]
 
   def _epoch_batches(self, epoch: int) -> np.ndarray:
     """[batches_per_epoch, batch_size] example indices of an epoch."""
@@ -138,11 +182,12 @@ class TrainStream:
       rng = np.random.default_rng([self.seed, epoch])
       order = rng.permutation(len(self.split))
       order = order[:self.batches_per_epoch * self.batch_size]
-      if self.pad_multiple:
-        chunk = self.BUCKET_CHUNK * self.batch_size
+      if self.bucketing == "quantile" or self.pad_multiple:
+        pool = (self.SORT_POOL if self.bucketing == "quantile"
+                else self.BUCKET_CHUNK) * self.batch_size
         order = np.concatenate([
-            part[np.argsort(self._lengths[part], kind="stable")]
-            for part in np.split(order, range(chunk, len(order), chunk))])
+            self._sorted(part)
+            for part in np.split(order, range(pool, len(order), pool))])
         batches = order.reshape(self.batches_per_epoch, self.batch_size)
         batches = batches[rng.permutation(self.batches_per_epoch)]
       else:
@@ -150,28 +195,36 @@ class TrainStream:
       self._epoch, self._batches = epoch, batches
     return self._batches
 
+  def padded_shape(self, indices: np.ndarray) -> Tuple[int, int]:
+    """(source, target) padded lengths of a batch of these examples."""
+    source_length, target_length = self.shape
+    if self.bucketing == "quantile":
+      return (int(self.boundaries[0][self._buckets[0][indices].max()]),
+              int(self.boundaries[1][self._buckets[1][indices].max()]))
+    if self.pad_multiple:
+      source_length = min(source_length, round_up(
+          int(self._source[indices].max()), self.pad_multiple))
+      target_length = min(target_length, round_up(
+          int(self._target[indices].max()), self.pad_multiple))
+    return source_length, target_length
+
   def batch(self, step: int, shard: Shard = (0, 1)) -> Batch:
     """The batch consumed by training step `step` (0-based); with `shard`,
     only that process's rows (the padded shape is the global batch's)."""
     epoch, position = divmod(step, self.batches_per_epoch)
     indices = self._epoch_batches(epoch)[position]
-    source_length, target_length = self.shape
-    if self.pad_multiple:
-      source_length = min(source_length, round_up(
-          max(len(self.split.source_ids[i]) for i in indices), self.pad_multiple))
-      target_length = min(target_length, round_up(
-          max(len(self.split.target_ids[i]) + 1 for i in indices),
-          self.pad_multiple))
     return make_batch(self.split, indices[shard_rows(len(indices), shard)],
-                      source_length, target_length, self.reverse_source)
+                      *self.padded_shape(indices), self.reverse_source)
 
 
 class TokenBudgetStream:
   """Shuffled training batches of about `batch_tokens` padded tokens each.
 
-  Each example falls in a length bucket L = its longer side (target with
-  BOS/EOS) rounded up to `pad_multiple`; a batch of bucket L has shape
-  [rows_L, L, L] with rows_L = batch_tokens // L. Short sentences thus come
+  Each example falls in a bucket with a padded shape (S, T): with
+  `bucketing='multiple'` both are its longer side (target with BOS/EOS)
+  rounded up to `pad_multiple`; with 'quantile' each side is rounded up to
+  its own `quantile_boundaries`. A batch of bucket (S, T) has
+  rows = batch_tokens // max(S, T). Short sentences thus come
   in big batches and long ones in small batches, so every step costs about the
   same, and there is one compiled shape per bucket. With `row_multiple` (the
   device count) a batch gains empty rows up to a multiple of it, so the
@@ -185,47 +238,58 @@ class TokenBudgetStream:
 
   def __init__(self, split: Split, batch_tokens: int, seed: int,
                source_length: int, target_length: int, reverse_source: bool,
-               pad_multiple: int, row_multiple: int = 1):
-    if pad_multiple <= 0:
-      raise ValueError("config.train.batch_tokens needs length buckets: set "
-                       "config.data.pad_multiple > 0")
+               pad_multiple: int, row_multiple: int = 1,
+               bucketing: str = "multiple", length_buckets: int = 6):
     self.split = split
     self.seed = seed
     self.reverse_source = reverse_source
     self.row_multiple = row_multiple
-    longest = round_up(max(source_length, target_length), pad_multiple)
-    lengths = np.asarray([max(len(s), len(t) + 1) for s, t in
-                          zip(split.source_ids, split.target_ids)])
-    self._bucket_of = np.minimum(
-        -(-lengths // pad_multiple) * pad_multiple, longest)
+    source = np.asarray(split.source_lengths, np.int64)
+    target = np.asarray(split.target_lengths, np.int64) + 1
+    if bucketing == "quantile":
+      bounds = (quantile_boundaries(source, length_buckets),
+                quantile_boundaries(target, length_buckets))
+      shapes = np.stack([bounds[0][np.searchsorted(bounds[0], source)],
+                         bounds[1][np.searchsorted(bounds[1], target)]], 1)
+    else:
+      if pad_multiple <= 0:
+        raise ValueError("config.train.batch_tokens needs length buckets: set "
+                         "config.data.pad_multiple > 0")
+      longest = round_up(max(source_length, target_length), pad_multiple)
+      padded = np.minimum(-(-np.maximum(source, target) // pad_multiple)
+                          * pad_multiple, longest)
+      shapes = np.stack([padded, padded], 1)
+    # One bucket id per distinct shape, in increasing shape order.
+    unique, self._bucket_of = np.unique(shapes, axis=0, return_inverse=True)
+    self._bucket_of = self._bucket_of.reshape(-1)
     self.rows = {}
-    for length in np.unique(self._bucket_of).tolist():
-      rows = batch_tokens // length
+    for source_length, target_length in unique.tolist():
+      longer = max(source_length, target_length)
+      rows = batch_tokens // longer
       if rows < 1:
         raise ValueError(
             f"config.train.batch_tokens={batch_tokens} cannot hold one "
-            f"example of padded length {length}; use at least {length}")
-      self.rows[length] = rows
-    counts = {length: int(np.sum(self._bucket_of == length))
-              for length in self.rows}
-    self.batches_per_epoch = sum(-(-counts[length] // rows)
-                                 for length, rows in self.rows.items())
+            f"example of padded length {longer}; use at least {longer}")
+      self.rows[(source_length, target_length)] = rows
+    counts = np.bincount(self._bucket_of, minlength=len(unique))
+    self.batches_per_epoch = sum(-(-int(count) // rows) for count, rows in
+                                 zip(counts, self.rows.values()))
     self._epoch, self._batches = None, None
 
   @property
   def shapes(self):
-    """{padded length: rows}: the batch shapes this stream produces."""
+    """{(source, target) padded lengths: rows}: the batch shapes."""
     return dict(self.rows)
 
   def _epoch_batches(self, epoch: int):
-    """The epoch's batches: a list of (padded length, example indices)."""
+    """The epoch's batches: a list of ((S, T), example indices)."""
     if epoch != self._epoch:
       rng = np.random.default_rng([self.seed, epoch])
       order = rng.permutation(len(self.split))
       batches = []
-      for length, rows in self.rows.items():
-        members = order[self._bucket_of[order] == length]
-        batches += [(length, members[start:start + rows])
+      for bucket, (shape, rows) in enumerate(self.rows.items()):
+        members = order[self._bucket_of[order] == bucket]
+        batches += [(shape, members[start:start + rows])
                     for start in range(0, len(members), rows)]
       self._epoch = epoch
       self._batches = [batches[i] for i in rng.permutation(len(batches))]
@@ -237,9 +301,9 @@ class TokenBudgetStream:
     `row_multiple` with empty rows (zero weight), so which examples a step
     sees does not depend on the device count."""
     epoch, position = divmod(step, self.batches_per_epoch)
-    length, indices = self._epoch_batches(epoch)[position]
-    rows = shard_rows(round_up(self.rows[length], self.row_multiple), shard)
-    return make_batch(self.split, indices[rows], length, length,
+    shape, indices = self._epoch_batches(epoch)[position]
+    rows = shard_rows(round_up(self.rows[shape], self.row_multiple), shard)
+    return make_batch(self.split, indices[rows], *shape,
                       self.reverse_source, rows.stop - rows.start)
 
 

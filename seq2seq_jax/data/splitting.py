@@ -4,7 +4,11 @@ pair occurs in training.
 """
 import hashlib
 import itertools
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+import scipy.sparse
+import scipy.sparse.csgraph
 
 from seq2seq_jax.data.text_pairs import Pair
 
@@ -29,10 +33,15 @@ def _bounds(fractions: Sequence[float]) -> List[float]:
   return bounds
 
 
-def _split_index(source_text: str, bounds: Sequence[float]) -> int:
-  # sha256, not hash(): Python salts str hashes per process.
+def _position(source_text: str) -> float:
+  """Where a sentence falls in [0, 1): sha256, not hash(), which Python
+  salts per process."""
   digest = hashlib.sha256(source_text.encode("utf-8")).digest()
-  position = int.from_bytes(digest[:8], "big") / 2.0**64
+  return int.from_bytes(digest[:8], "big") / 2.0**64
+
+
+def _split_index(source_text: str, bounds: Sequence[float]) -> int:
+  position = _position(source_text)
   return next(i for i, bound in enumerate(bounds) if position < bound)
 
 
@@ -42,25 +51,37 @@ def split_of(source_text: str, fractions: Sequence[float] = DEFAULT_FRACTIONS) -
   return SPLITS[_split_index(source_text, _bounds(fractions))]
 
 
-def _groups(pairs: Sequence[Pair]) -> List[int]:
+def _intern(texts: Sequence[str]) -> np.ndarray:
+  """Per text, the index of its first occurrence among the distinct texts."""
+  index = dict.fromkeys(texts)
+  for i, text in enumerate(index):
+    index[text] = i
+  return np.fromiter(map(index.__getitem__, texts), np.int64, len(texts))
+
+
+def _groups(pairs: Sequence[Pair]) -> np.ndarray:
   """Per pair, the index of its connected group: pairs that share a source
-  or a target sentence, directly or through other pairs (union-find)."""
-  parent = list(range(len(pairs)))
+  or a target sentence, directly or through other pairs. Connected
+  components of the graph pair - source sentence - pair - target sentence
+  (scipy, so millions of pairs take seconds)."""
+  count = len(pairs)
+  source_of = _intern([s for s, _ in pairs])
+  target_of = _intern([t for _, t in pairs])
+  sources = int(source_of.max()) + 1 if count else 0
+  targets = int(target_of.max()) + 1 if count else 0
+  nodes = count + sources + targets
+  rows = np.concatenate([np.arange(count), np.arange(count)])
+  columns = np.concatenate([count + source_of, count + sources + target_of])
+  graph = scipy.sparse.coo_matrix((np.ones(2 * count, np.int8),
+                                   (rows, columns)), shape=(nodes, nodes))
+  _, labels = scipy.sparse.csgraph.connected_components(graph, directed=False)
+  # Renumbered 0..groups-1 over the pairs alone.
+  return np.unique(labels[:count], return_inverse=True)[1].reshape(-1)
 
-  def root(i: int) -> int:
-    while parent[i] != i:
-      parent[i] = parent[parent[i]]
-      i = parent[i]
-    return i
 
-  first_with = {}
-  for index, (source, target) in enumerate(pairs):
-    for key in (("source", source), ("target", target)):
-      other = first_with.setdefault(key, index)
-      a, b = root(index), root(other)
-      if a != b:
-        parent[max(a, b)] = min(a, b)
-  return [root(i) for i in range(len(pairs))]
+def positions_of(sources: Sequence[str]) -> np.ndarray:
+  """`_position` of each sentence (worker processes compute these)."""
+  return np.fromiter(map(_position, sources), np.float64, len(sources))
 
 
 def split_pairs(pairs: Sequence[Pair],
@@ -71,8 +92,9 @@ def split_pairs(pairs: Sequence[Pair],
 
 
 def split_indices(pairs: Sequence[Pair],
-                  fractions: Sequence[float] = DEFAULT_FRACTIONS
-                  ) -> Dict[str, List[int]]:
+                  fractions: Sequence[float] = DEFAULT_FRACTIONS,
+                  max_held_out: Optional[int] = None,
+                  positions: Optional[np.ndarray] = None) -> Dict[str, List[int]]:
   """{split: [index into pairs]}, each split in input order.
 
   Pairs are split by connected group: two pairs sharing a source *or* a
@@ -81,19 +103,36 @@ def split_indices(pairs: Sequence[Pair],
   a validation or test pair occurs in training (several French sentences
   often share one English translation), and the split does not depend on
   the order of the file.
+
+  With `max_held_out`, validation and test keep at most that many pairs
+  each: the groups of their hash range in increasing hash order, as long as
+  their total stays within the limit; the rest train. Below the limit
+  nothing changes. `positions` (`positions_of` the sources) saves hashing.
   """
-  bounds = _bounds(fractions)
-  groups = _groups(pairs)
-  smallest = {}
-  for group, (source, _) in zip(groups, pairs):
-    if group not in smallest or source < smallest[group]:
-      smallest[group] = source
-  where = {group: SPLITS[_split_index(source, bounds)]
-           for group, source in smallest.items()}
-  splits = {name: [] for name in SPLITS}
-  for index, group in enumerate(groups):
-    splits[where[group]].append(index)
-  return splits
+  bounds = np.asarray(_bounds(fractions))
+  labels = _groups(pairs)
+  if positions is None:
+    positions = positions_of([s for s, _ in pairs])
+  sizes = np.bincount(labels, minlength=int(labels.max()) + 1 if len(labels) else 0)
+  # Each group's pair with the smallest source: the pair itself for most.
+  smallest = np.full(len(sizes), -1, np.int64)
+  alone = sizes[labels] == 1
+  smallest[labels[alone]] = np.nonzero(alone)[0]
+  for i in np.nonzero(~alone)[0].tolist():
+    group = labels[i]
+    if smallest[group] < 0 or pairs[i][0] < pairs[smallest[group]][0]:
+      smallest[group] = i
+  position = positions[smallest]
+  where = np.searchsorted(bounds, position, side="right")
+  if max_held_out is not None:
+    for held_out in range(1, len(SPLITS)):
+      members = np.nonzero(where == held_out)[0]
+      members = members[np.argsort(position[members], kind="stable")]
+      over = np.cumsum(sizes[members]) > max_held_out
+      where[members[over]] = 0
+  split_of_pair = where[labels]
+  return {name: np.nonzero(split_of_pair == i)[0].tolist()
+          for i, name in enumerate(SPLITS)}
 
 
 def overlap(splits: Dict[str, List[Pair]]) -> Dict[str, Dict[str, int]]:

@@ -63,6 +63,19 @@ class FilterReport:
   def filter(self, reason: str) -> None:
     self.filtered[reason] = self.filtered.get(reason, 0) + 1
 
+  def plus(self, other: "FilterReport") -> "FilterReport":
+    """The report of two blocks of lines read one after the other."""
+    combined = FilterReport(kept=self.kept + other.kept)
+    for table in ("filtered", "rejected"):
+      counts = collections.Counter(getattr(self, table))
+      counts.update(getattr(other, table))
+      setattr(combined, table, dict(counts))
+    for reason in set(self.examples) | set(other.examples):
+      combined.examples[reason] = (self.examples.get(reason, []) +
+                                   other.examples.get(reason, []))[:MAX_EXAMPLES]
+    combined.kept_lines = self.kept_lines + other.kept_lines
+    return combined
+
   def followed_by(self, later: "FilterReport") -> "FilterReport":
     """This stage's report combined with that of a stage fed by its kept pairs."""
     filtered, rejected = collections.Counter(self.filtered), collections.Counter(self.rejected)
@@ -93,7 +106,7 @@ class FilterReport:
             f"rejected: {counts(self.rejected, True)}")
 
 
-def _read_lines(path: str) -> List[bytes]:
+def read_lines(path: str) -> List[bytes]:
   """The file's lines as bytes, without line endings (LF or CRLF) or a UTF-8 BOM."""
   try:
     with open(path, "rb") as f:
@@ -159,9 +172,18 @@ def read_tsv_pairs(path: str, *, strict: bool = False) -> Tuple[List[Pair], Filt
     DataError: unreadable file, no usable pair, or (strict) a bad line, named
       by file, 1-based line number and reason.
   """
+  pairs, report = parse_tsv_lines(path, read_lines(path), 1, strict)
+  _require_pairs(pairs, report, path)
+  return pairs, report
+
+
+def parse_tsv_lines(path: str, raw_lines: Sequence[bytes], first_line: int,
+                    strict: bool) -> Tuple[List[Pair], FilterReport]:
+  """`read_tsv_pairs` of a block of the file's lines, the first of which is
+  line `first_line` (1-based); an empty result is no error here."""
   report = FilterReport()
   pairs = []
-  for number, raw in enumerate(_read_lines(path), start=1):
+  for number, raw in enumerate(raw_lines, start=first_line):
     pair, reason = _parse_tsv_line(raw)
     if reason:
       _bad_line(report, strict, reason, path, number, raw)
@@ -169,7 +191,6 @@ def read_tsv_pairs(path: str, *, strict: bool = False) -> Tuple[List[Pair], Filt
       pairs.append(pair)
       report.kept_lines.append(number)
   report.kept = len(pairs)
-  _require_pairs(pairs, report, path)
   return pairs, report
 
 
@@ -189,7 +210,7 @@ def read_aligned_files(source_path: str, target_path: str, *,
     DataError: unreadable file, different line counts, no usable pair, or
       (strict) a bad line.
   """
-  source_lines, target_lines = _read_lines(source_path), _read_lines(target_path)
+  source_lines, target_lines = read_lines(source_path), read_lines(target_path)
   if len(source_lines) != len(target_lines):
     raise DataError(f"{source_path} has {len(source_lines):,} lines but "
                     f"{target_path} has {len(target_lines):,}; aligned files "
@@ -287,8 +308,10 @@ def filter_pairs(pairs: Sequence[Pair], *, min_length: int,
 def filter_indices(pairs: Sequence[Pair], *, min_length: int,
                    max_length: Optional[int],
                    english_prefixes: Optional[Sequence[str]] = None,
-                   english_side: int = 0) -> Tuple[List[int], FilterReport]:
-  """`filter_pairs`, returning the indices of the kept pairs."""
+                   english_side: int = 0, allow_empty: bool = False
+                   ) -> Tuple[List[int], FilterReport]:
+  """`filter_pairs`, returning the indices of the kept pairs (an error if
+  none is kept, unless `allow_empty`)."""
   if english_side not in (0, 1):
     raise ValueError(f"english_side must be 0 or 1, got {english_side}")
   prefixes = tuple(english_prefixes) if english_prefixes else None
@@ -305,7 +328,7 @@ def filter_indices(pairs: Sequence[Pair], *, min_length: int,
     else:
       kept.append(index)
   report.kept = len(kept)
-  if not kept:
+  if not kept and not allow_empty:
     raise DataError(f"no pairs left after filtering {len(pairs):,} pairs: "
                     f"{report.summary()}")
   return kept, report
@@ -328,3 +351,25 @@ def orient(pairs: Sequence[Pair], *, source_language: str,
     return [(other, english) for english, other in pairs]
   raise ValueError(f"unknown source_language {source_language!r}; valid: en, "
                    f"{other_language}")
+
+
+def tsv_block(task):
+  """Parses, normalizes, filters and orients one block of a tsv file's lines:
+  ((source, target) pairs, report whose kept_lines are theirs, the split
+  position of each source). A function of plain values, for worker
+  processes (text_corpora.tsv_splits)."""
+  # pylint: disable-next=g-import-not-at-top
+  from seq2seq_jax.data import splitting  # it imports this module
+  options, first_line, raw_lines = task
+  (path, strict, normalization, min_length, max_length, prefixes,
+   source_language, other_language) = options
+  pairs, read_report = parse_tsv_lines(path, raw_lines, first_line, strict)
+  pairs = normalize_pairs(pairs, normalization)
+  kept, filter_report = filter_indices(
+      pairs, min_length=min_length, max_length=max_length,
+      english_prefixes=prefixes or None, english_side=0, allow_empty=True)
+  report = read_report.followed_by(filter_report)
+  report.kept_lines = [read_report.kept_lines[i] for i in kept]
+  oriented = orient([pairs[i] for i in kept], source_language=source_language,
+                    other_language=other_language)
+  return oriented, report, splitting.positions_of([s for s, _ in oriented])

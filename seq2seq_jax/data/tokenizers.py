@@ -53,6 +53,9 @@ def split_punctuation(text: str) -> List[str]:
   """
   tokens = []
   for chunk in unicodedata.normalize("NFC", text).split():
+    if chunk.isalnum():  # one word, the common case: what findall would give
+      tokens.append(chunk)
+      continue
     pieces = _PIECE.findall(chunk)
     marked = list(pieces)
     for i in range(len(pieces) - 1):
@@ -142,15 +145,24 @@ class WordVocabulary:
       A vocabulary ordered by decreasing count, ties broken alphabetically,
       so the same texts always give the same ids.
     """
+    split = _pretokenizer(pretokenizer).split
+    counts = collections.Counter()
+    for text in texts:
+      counts.update(split(text))
+    return cls.from_counts(counts, min_count=min_count, max_size=max_size,
+                           pretokenizer=pretokenizer)
+
+  @classmethod
+  def from_counts(cls, counts: collections.Counter, *, min_count: int = 1,
+                  max_size: Optional[int] = None,
+                  pretokenizer: str = "punctuation") -> "WordVocabulary":
+    """`build` from token counts already made (e.g. by worker processes)."""
     if min_count < 1:
       raise ValueError(f"min_count must be >= 1, got {min_count}")
     if max_size is not None and max_size <= len(SPECIAL_TOKENS):
       raise ValueError(f"max_size must exceed the {len(SPECIAL_TOKENS)} "
                        f"special tokens, got {max_size}")
-    split = _pretokenizer(pretokenizer).split
-    counts = collections.Counter()
-    for text in texts:
-      counts.update(split(text))
+    counts = collections.Counter(counts)
     for special in SPECIAL_TOKENS:
       counts.pop(special, None)
     words = sorted((w for w, c in counts.items() if c >= min_count),
@@ -172,6 +184,10 @@ class WordVocabulary:
 
   def encode(self, text: str) -> List[int]:
     return [self._ids.get(token, UNK_ID) for token in self.tokenize(text)]
+
+  def ids_of(self, words: Sequence[str]) -> List[int]:
+    """The id of each already split word (UNK where unknown)."""
+    return [self._ids.get(word, UNK_ID) for word in words]
 
   def decode(self, ids: Iterable[int]) -> str:
     """Ids to detokenized text; stops at EOS, skips PAD and BOS, UNK is '<unk>'."""
@@ -255,6 +271,10 @@ class SentencePieceVocabulary:
 
   def encode(self, text: str) -> List[int]:
     return self._sp.encode(text, out_type=int)
+
+  def encode_many(self, texts: Sequence[str]) -> List[List[int]]:
+    """`encode` of each text, in one call (SentencePiece's C++ loop)."""
+    return self._sp.encode(list(texts), out_type=int)
 
   def token(self, i: int) -> str:
     """The piece of one id (for attention plots)."""

@@ -1,21 +1,27 @@
-"""Loads parallel-text corpora (tsv, multi30k, any TFDS translation dataset)
-into tokenized splits, building the vocabularies on the training split only.
+"""Parallel-text corpora (tsv, multi30k, parallel files, any TFDS
+translation dataset): their options, how they are read, and their prepared
+token store (preparation.py), the vocabularies built on the training split.
 """
+import dataclasses
 import os
 from typing import Dict, List, Optional, Tuple
 
 from absl import logging
 
+from seq2seq_jax.data import preparation
+from seq2seq_jax.data import splitting
 from seq2seq_jax.data import text_pairs
 from seq2seq_jax.data import tokenizers
-from seq2seq_jax.data import translation_builder as builders
-from seq2seq_jax.data.corpus import Corpus, as_text, read_all, tokenize
-from seq2seq_jax.data.text_pairs import DataError, Pair
-from seq2seq_jax.data.translation_builder import NumberedPair
+from seq2seq_jax.data import text_corpora as builders
+from seq2seq_jax.data.corpus import Corpus, as_text, read_all
+from seq2seq_jax.data.text_pairs import DataError
+from seq2seq_jax.data.text_corpora import NumberedPair
 from seq2seq_jax.data.vocabulary import Vocabulary
 
-TEXT_TASKS = ("tsv", "multi30k", "tfds")
+TEXT_TASKS = ("tsv", "multi30k", "parallel", "tfds")
 PRESETS = ("none", "tutorial")
+PREFIX_OPTIONS = {"train": "train_prefix", "validation": "validation_prefix",
+                  "test": "test_prefix"}
 
 
 def _other_language(data) -> str:
@@ -33,6 +39,16 @@ def validate(data) -> None:
     if not exists(data.path):
       raise ValueError(f"config.data.path: {data.path!r} does not exist or is "
                        f"not a {'file' if data.task == 'tsv' else 'directory'}")
+  if data.task == "parallel":
+    for split, option in PREFIX_OPTIONS.items():
+      prefix = getattr(data, option)
+      if not prefix:
+        raise ValueError(f"config.data.{option}: task 'parallel' needs the "
+                         f"{split} files' prefix, e.g. /data/wmt14/{split}")
+      for language in (data.source_language, data.target_language):
+        if language and not os.path.isfile(f"{prefix}.{language}"):
+          raise ValueError(f"config.data.{option}: {prefix}.{language} does "
+                           "not exist or is not a file")
   if data.task == "tfds" and not data.tfds_name:
     raise ValueError("config.data.tfds_name: task 'tfds' needs a dataset name, "
                      "e.g. 'wmt14_translate/de-en'")
@@ -98,12 +114,12 @@ _REJECT_ADVICE = {
 }
 
 
-def check_rejects(prepared: builders.Prepared, data, what: str) -> None:
+def check_rejects(counts: Dict[str, Dict], data, what: str) -> None:
   """Stops when more than data.max_rejected_fraction of the lines of any part
-  of the build were malformed: a run on what is left would look fine and
+  of the data were malformed: a run on what is left would look fine and
   mean little."""
-  for part, counts in sorted(prepared.counts.items()):
-    lines, rejected = counts["lines"], counts["rejected"]
+  for part, part_counts in sorted(counts.items()):
+    lines, rejected = part_counts["lines"], part_counts["rejected"]
     total = sum(rejected.values())
     if not lines or total / lines <= data.max_rejected_fraction:
       continue
@@ -117,75 +133,145 @@ def check_rejects(prepared: builders.Prepared, data, what: str) -> None:
         + "; config.data.strict=True stops at the first bad line.")
 
 
-def read_splits(data) -> Tuple[Dict[str, List[NumberedPair]], str]:
-  """({'train'|'validation'|'test': [(line, source, target)]}, dataset name)
-  as raw text, each split in the order of its file."""
+def aligned_paths(data) -> Dict[str, Tuple[str, str]]:
+  """{split: (source file, target file)} of a multi30k or parallel task."""
+  if data.task == "multi30k":
+    prefixes = {split: os.path.join(data.path, stem)
+                for split, stem in builders.MULTI30K_FILES.items()}
+  else:
+    prefixes = {split: getattr(data, option)
+                for split, option in PREFIX_OPTIONS.items()}
+  return {split: tuple(f"{prefix}.{language}" for language in
+                       (data.source_language, data.target_language))
+          for split, prefix in prefixes.items()}
+
+
+def input_files(data) -> List[str]:
+  """The files a text task reads (none for 'tfds')."""
+  if data.task == "tsv":
+    return [data.path]
+  if data.task in ("multi30k", "parallel"):
+    return [path for pair in aligned_paths(data).values() for path in pair]
+  return []
+
+
+def _tsv_spec(data) -> builders.TsvSpec:
+  other = _other_language(data)
+  if data.preset == "tutorial":
+    spec = builders.tutorial_spec(data.path, other_language=other,
+                                  source_language=data.source_language,
+                                  strict=data.strict)
+  else:
+    spec = builders.TsvSpec(
+        path=data.path, other_language=other,
+        source_language=data.source_language, min_length=data.min_words,
+        max_length=data.max_words or None, strict=data.strict)
+  return dataclasses.replace(spec, max_held_out=data.max_held_out or None)
+
+
+def _counts(reports) -> Dict[str, Dict]:
+  return {name: {"lines": r.total, "rejected": r.rejected}
+          for name, r in reports.items()}
+
+
+def read_splits(data, pool=None) -> preparation.TextSplits:
+  """The corpus as raw text, each split in the order of its file, with what
+  its reading kept and rejected; `pool` (parallel_tokenize.Workers) parses
+  a tsv file's lines in its workers."""
   validate(data)
   if data.task == "tsv":
-    other = _other_language(data)
-    if data.preset == "tutorial":
-      spec = builders.tutorial_spec(data.path, other_language=other,
-                                    source_language=data.source_language,
-                                    strict=data.strict)
-    else:
-      spec = builders.TsvSpec(
-          path=data.path, other_language=other,
-          source_language=data.source_language, min_length=data.min_words,
-          max_length=data.max_words or None, strict=data.strict)
-    prepared = builders.prepare_tsv(spec, data.tfds_data_dir)
-    check_rejects(prepared, data, data.path)
-    return ({name: _read_pairs(src) for name, src in prepared.sources.items()},
-            prepared.name)
-  if data.task == "multi30k":
-    spec = builders.Multi30kSpec(data.path, data.source_language,
-                                 data.target_language, strict=data.strict)
-    prepared = builders.prepare_multi30k(spec, data.tfds_data_dir)
-    check_rejects(prepared, data, data.path)
-    sources, name = prepared.sources, prepared.name
+    splits, report = builders.tsv_splits(_tsv_spec(data), pool)
+    text = preparation.TextSplits(
+        splits, f"{data.path}: {report.summary()}; "
+        + builders.overlap_text(splits), _counts({"all": report}))
+    check_rejects(text.counts, data, data.path)
+    return text
+  if data.task in ("multi30k", "parallel"):
+    splits, reports = builders.aligned_splits(aligned_paths(data),
+                                              strict=data.strict)
+    report = "\n".join(
+        f"{name} ({' + '.join(paths)}): {reports[name].summary()}"
+        for name, paths in aligned_paths(data).items())
+    counts = _counts(reports)
+    check_rejects(counts, data, data.path or data.train_prefix)
   elif data.task == "tfds":
     sources = builders.load_tfds_translation(
         data.tfds_name, source_language=data.source_language,
         target_language=data.target_language,
         data_dir=data.tfds_data_dir or None)
-    name = f"tfds:{data.tfds_name}"
+    splits = {split: _read_pairs(src) for split, src in sources.items()}
+    report, counts = f"tfds:{data.tfds_name}", {}
   else:
     raise ValueError(f"config.data.task: {data.task!r} is not a text task")
-  splits = {split: _read_pairs(src) for split, src in sources.items()}
   splits["train"] = _filter_train(splits["train"], data)
-  return splits, name
-
-
-def build_vocabularies(data, train: List[Pair]) -> Tuple[Vocabulary, Vocabulary]:
-  """(source, target) vocabularies from the training pairs only."""
-  pretokenizer = "whitespace" if data.preset == "tutorial" else "punctuation"
-
-  def build(texts):
-    return tokenizers.build_vocabulary(
-        data.vocab.kind, texts, vocab_size=data.vocab.size or None,
-        min_count=data.vocab.min_count,
-        model_type=data.vocab.sentencepiece_model,
-        pretokenizer=pretokenizer)
-
-  sources = [s for s, _ in train]
-  targets = [t for _, t in train]
-  if data.vocab.shared:
-    shared = build(sources + targets)
-    return shared, shared
-  return build(sources), build(targets)
-
-
-def load(data, vocabularies: Optional[Tuple[Vocabulary, Vocabulary]] = None):
-  """Reads, (builds vocabularies,) and tokenizes; returns a Corpus."""
-  splits, name = read_splits(data)
   for split, pairs in splits.items():
     if not pairs:
       raise DataError(f"split {split!r} of {data.task} is empty")
-  source_vocab, target_vocab = vocabularies or build_vocabularies(
-      data, [(s, t) for _, s, t in splits["train"]])
-  tokenized = {
-      split: tokenize(
-          [{"line": line, "source": s, "target": t} for line, s, t in pairs],
-          source_vocab, target_vocab)
-      for split, pairs in splits.items()}
-  return Corpus(source_vocab=source_vocab, target_vocab=target_vocab,
-                         splits=tokenized, is_text=True, dataset=name)
+  return preparation.TextSplits(
+      splits, f"{report}\n{builders.overlap_text(splits)}", counts)
+
+
+def vocab_options(data) -> dict:
+  """What the vocabularies are built with (part of the store's name)."""
+  return {"kind": data.vocab.kind, "size": data.vocab.size,
+          "min_count": data.vocab.min_count,
+          "sentencepiece_model": data.vocab.sentencepiece_model,
+          "shared": data.vocab.shared, "sample": data.vocab.sample_sentences,
+          "pretokenizer": "whitespace" if data.preset == "tutorial"
+                          else "punctuation"}
+
+
+def dataset_name(data) -> str:
+  """The store's content-hashed name: task, inputs, options, file bytes."""
+  validate(data)
+  reading = {"task": data.task, "source": data.source_language,
+             "target": data.target_language, "strict": data.strict,
+             "min_words": data.min_words, "max_words": data.max_words}
+  inputs = input_files(data)
+  if data.task == "tsv":
+    reading.update(spec=repr(dataclasses.replace(_tsv_spec(data), path="")))
+    slug = os.path.basename(data.path)
+  elif data.task in ("multi30k", "parallel"):
+    slug = os.path.basename(os.path.normpath(data.path or data.train_prefix))
+  else:
+    slug = data.tfds_name
+    reading.update(tfds=builders.tfds_identity(
+        data.tfds_name, data.tfds_data_dir or None))
+  options = preparation.options_hash(dict(reading, vocab=vocab_options(data)))
+  content = preparation.content_hash(inputs) if inputs else "tfds"
+  return (f"{data.task}-{builders.slug(slug)}_{data.source_language}-"
+          f"{data.target_language}_o{options}_d{content}")
+
+
+def load(data, vocabularies: Optional[Tuple[Vocabulary, Vocabulary]] = None,
+         workers: Optional[int] = None) -> Corpus:
+  """Opens the prepared dataset (preparing it once); returns a Corpus whose
+  training split is read from disk and whose held-out splits are in memory.
+
+  `vocabularies` (a run's own) must be the store's: a store is tokenized
+  with the vocabularies it was prepared with.
+  """
+  try:
+    name = dataset_name(data)
+    size = sum(os.path.getsize(path) for path in input_files(data))
+  except OSError as e:
+    raise DataError(f"cannot read the data: {e}") from e
+  prepared = preparation.prepare(
+      name, data.tfds_data_dir, lambda pool: read_splits(data, pool), vocab_options(data),
+      input_bytes=size if size else 1 << 30, workers=workers)
+  if vocabularies is not None:
+    for side, given, stored in zip(("source", "target"), vocabularies,
+                                   (prepared.source_vocab,
+                                    prepared.target_vocab)):
+      if given.fingerprint() != stored.fingerprint():
+        raise DataError(
+            f"the {side} vocabulary of the run differs from that of the "
+            f"prepared data {prepared.directory}: the data or its options "
+            "changed since the run was trained")
+  splits = {split: prepared.split(split) for split in splitting.SPLITS}
+  held_out = {split: splits[split].to_memory() for split in splitting.SPLITS
+              if split != "train"}
+  return Corpus(source_vocab=prepared.source_vocab,
+                target_vocab=prepared.target_vocab,
+                splits=dict(splits, **held_out), is_text=True,
+                dataset=prepared.name)

@@ -21,6 +21,7 @@ from seq2seq_jax import files
 from seq2seq_jax import settings as settings_lib
 from seq2seq_jax.data import corpus as corpus_lib
 from seq2seq_jax.data import datasets
+from seq2seq_jax.data import loader
 from seq2seq_jax.data import pipeline
 from seq2seq_jax.models.seq2seq import Seq2Seq
 from seq2seq_jax.training import checkpointing
@@ -100,9 +101,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Dict[
   checkpoint.
   """
   s = settings_lib.from_config(config)
-  if s.data.path:  # recorded absolute: evaluate may run from another directory
-    s = dataclasses.replace(s, data=dataclasses.replace(
-        s.data, path=os.path.abspath(s.data.path)))
+  # Data paths are recorded absolute: evaluate may run from another directory.
+  paths = {key: os.path.abspath(getattr(s.data, key)) for key in
+           ("path", "train_prefix", "validation_prefix", "test_prefix")
+           if getattr(s.data, key)}
+  s = dataclasses.replace(s, data=dataclasses.replace(s.data, **paths))
   primary = partitioning.is_primary()
   if primary:
     workdir_lib.prepare(workdir)
@@ -242,47 +245,50 @@ def _train_loop(state, run: _Run, meta, start_step: int, train_rng,
         "target_vocab": corpus.target_vocab.fingerprint(),
         "train_window": window.to_json(), "best_value": best_value})
 
-  for step in range(start_step, s.train.num_steps):
-    batch = partitioning.global_batch(
-        stream.batch(step, partitioning.process_shard()), run.mesh)
-    state, metrics = steps.jit_train_step(state, batch, train_rng)
-    window.add(metrics)
-    done = step + 1
-    # The previous step's skip flag is read now, while this step runs: a
-    # per-step read of this one would idle the host until the device is done.
-    skips.check_previous()
-    skips.hold(done, metrics)
-    if done % s.train.log_every == 0 or done == s.train.num_steps:
-      skips.check_previous()  # nothing is logged, evaluated or saved unchecked
-      values = window.summarize(_applied_learning_rate(state, schedule))
-      log.write(done, "train", values)
-      reporting.log(progress.line(done, {
-          k: values[k] for k in ("loss", "token_accuracy", "learning_rate")}))
-    if done % s.train.eval_every == 0 or done == s.train.num_steps:
+  # Closed on every way out: a stop, a segment's end, an error.
+  with contextlib.closing(loader.batches(
+      stream, start_step, s.train.num_steps, partitioning.process_shard(),
+      workers=s.data.loader_workers)) as batches:
+    for step, batch in zip(range(start_step, s.train.num_steps), batches):
+      batch = partitioning.global_batch(batch, run.mesh)
+      state, metrics = steps.jit_train_step(state, batch, train_rng)
+      window.add(metrics)
+      done = step + 1
+      # The previous step's skip flag is read now, while this step runs: a
+      # per-step read of this one would idle the host until the device is done.
       skips.check_previous()
-      progress.pause_until_now()
-      results = _eval_and_log(state, run, "validation", done, "eval")
-      if results[run.best_metric] > best_value:
-        best_value = results[run.best_metric]
-        checkpoints.save_best(done, state, {"step": done,
-                                            run.best_metric: best_value})
-      progress.resume()
-    saved = done % s.train.checkpoint_every == 0 or done == s.train.num_steps
-    if saved:
-      save(done)
-    segment_done = (s.train.max_steps_per_run
-                    and done - start_step >= s.train.max_steps_per_run
-                    and done < s.train.num_steps)
-    stopping = partitioning.any_process(stop.received is not None)
-    if stopping or segment_done:
-      if not saved:  # saving a step twice is an error in multi-host Orbax
+      skips.hold(done, metrics)
+      if done % s.train.log_every == 0 or done == s.train.num_steps:
+        skips.check_previous()  # nothing is logged, evaluated or saved unchecked
+        values = window.summarize(_applied_learning_rate(state, schedule))
+        log.write(done, "train", values)
+        reporting.log(progress.line(done, {
+            k: values[k] for k in ("loss", "token_accuracy", "learning_rate")}))
+      if done % s.train.eval_every == 0 or done == s.train.num_steps:
+        skips.check_previous()
+        progress.pause_until_now()
+        results = _eval_and_log(state, run, "validation", done, "eval")
+        if results[run.best_metric] > best_value:
+          best_value = results[run.best_metric]
+          checkpoints.save_best(done, state, {"step": done,
+                                              run.best_metric: best_value})
+        progress.resume()
+      saved = done % s.train.checkpoint_every == 0 or done == s.train.num_steps
+      if saved:
         save(done)
-      if stopping:  # the caller's `finally` waits for the save to finish
-        raise Preempted(done)
-      reporting.log(f"stopping after {s.train.max_steps_per_run} steps this "
-                    f"run (config.train.max_steps_per_run); resume with the "
-                    "same --workdir")
-      return state, True
+      segment_done = (s.train.max_steps_per_run
+                      and done - start_step >= s.train.max_steps_per_run
+                      and done < s.train.num_steps)
+      stopping = partitioning.any_process(stop.received is not None)
+      if stopping or segment_done:
+        if not saved:  # saving a step twice is an error in multi-host Orbax
+          save(done)
+        if stopping:  # the caller's `finally` waits for the save to finish
+          raise Preempted(done)
+        reporting.log(f"stopping after {s.train.max_steps_per_run} steps this "
+                      f"run (config.train.max_steps_per_run); resume with the "
+                      "same --workdir")
+        return state, True
   return state, False
 
 
@@ -332,18 +338,26 @@ def _train_stream(s, split, shapes):
   """
   if not s.train.batch_tokens:
     try:
-      return pipeline.TrainStream(split, s.train.batch_size, s.seed, *shapes,
-                                  s.data.reverse_source, s.data.pad_multiple)
+      stream = pipeline.TrainStream(
+          split, s.train.batch_size, s.seed, *shapes, s.data.reverse_source,
+          s.data.pad_multiple, s.data.bucketing, s.data.length_buckets)
     except ValueError as e:
       raise settings_lib.ConfigError(str(e)) from None
+    if s.data.bucketing == "quantile":
+      reporting.log("length buckets (padded lengths): source "
+                    f"{stream.boundaries[0].tolist()}, target "
+                    f"{stream.boundaries[1].tolist()}")
+    return stream
   try:
     stream = pipeline.TokenBudgetStream(
         split, s.train.batch_tokens, s.seed, *shapes, s.data.reverse_source,
-        s.data.pad_multiple, row_multiple=jax.device_count())
+        s.data.pad_multiple, row_multiple=jax.device_count(),
+        bucketing=s.data.bucketing, length_buckets=s.data.length_buckets)
   except ValueError as e:
     raise settings_lib.ConfigError(str(e)) from None
-  reporting.log("token-budget batches (padded length: rows): " + ", ".join(
-      f"{length}: {rows}" for length, rows in stream.shapes.items()) +
+  reporting.log("token-budget batches ((source, target) padded lengths: "
+                "rows): " + ", ".join(f"{shape}: {rows}" for shape, rows in
+                                      stream.shapes.items()) +
                 f"; {stream.batches_per_epoch} batches per epoch")
   return stream
 

@@ -12,6 +12,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import socket
 import time
 from typing import Any, Dict, Iterator, Optional
@@ -152,6 +153,17 @@ def check_or_write_config(workdir: str, config: Dict[str, Any]) -> None:
   _write_json(path, config)
 
 
+# Text datasets were once TFDS datasets of text, named e.g.
+# 'multi30k_translation/de-en_o..._d...:2.0.0'; they are now token stores.
+_TFDS_TEXT_NAME = re.compile(r"^(tsv|multi30k)_translation/")
+
+
+def _earlier_format(previous: str, name: str, path: str, what: str) -> str:
+  return (f"{path}: this run trained on {previous}, text data prepared by an "
+          f"earlier version of seq2seq_jax; it now prepares as {name}, "
+          f"tokenized once and batched differently, so {what}")
+
+
 def check_or_write_dataset(workdir: str, name: str, is_text: bool) -> None:
   """Records which prepared dataset (builder, config, version) a run trains
   on; a resume on another one (a new dataset version, edited files) is
@@ -160,6 +172,10 @@ def check_or_write_dataset(workdir: str, name: str, is_text: bool) -> None:
   if has_checkpoints(workdir):
     if os.path.exists(path):
       previous = read_json(workdir, DATASET_FILE)["name"]
+      if previous != name and _TFDS_TEXT_NAME.match(previous):
+        raise WorkdirError(_earlier_format(
+            previous, name, path, "it cannot resume: train in a new "
+            "--workdir (evaluate, translate and export still read it)"))
       if previous != name:
         raise WorkdirError(
             f"{path}: this run trained on {previous}, but the data now "
@@ -183,6 +199,11 @@ def dataset_mismatch(workdir: str, name: str) -> Optional[str]:
   previous = read_json(workdir, DATASET_FILE)["name"]
   if previous == name:
     return None
+  if _TFDS_TEXT_NAME.match(previous):
+    return _earlier_format(
+        previous, name, path, "its splits cannot be checked against the "
+        "run's: score its test files instead, with --source_file and "
+        "--reference_file")
   return (f"{path}: this run trained on {previous}, but the data prepares as "
           f"{name} (other files or a new dataset version): its splits are "
           "not the run's")
