@@ -25,7 +25,7 @@ def get_config():
   config.data.vocab.kind = "word"
   config.data.vocab.min_count = 2
   config.data.max_words = 50
-  config.data.pad_multiple = 8
+  config.data.pad_multiple = 8  # with data.bucketing=multiple (docs/results.md)
   config.data.reverse_source = True
   config.model.cell = "lstm"
   config.model.num_layers = 2
