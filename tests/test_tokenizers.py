@@ -205,3 +205,16 @@ def test_build_vocabulary_errors_list_valid_names():
   word = tokenizers.build_vocabulary("word", ["a a b"], vocab_size=None,
                                      min_count=2, model_type="unigram")
   assert word.words == ["a"]
+
+
+def test_the_fast_paths_split_as_the_general_loop_does():
+  cases = ["", " ", "!", "_", "a_", "word_ x", "x !", "x  .", "é.",
+           "l'homme, non.", "a.b", "…", "Va\u202f!", "12,5.", "x\t",
+           "Je vois 3 chats.", "Tom's here!", "Qu'est-ce ?", "ok.."]
+  if os.path.exists(ENG_FRA):  # the tutorial's 135,842 pairs, both sides
+    with open(ENG_FRA, encoding="utf-8") as f:
+      cases += [side for line in f for side in line.rstrip("\n").split("\t")[:2]]
+  for text in cases:
+    general = tokenizers._split_chunks(  # pylint: disable=protected-access
+        unicodedata.normalize("NFC", text).split())
+    assert tokenizers.split_punctuation(text) == general, text

@@ -13,6 +13,7 @@ Workers are spawned, not forked: the caller has usually started JAX's
 threads, and a fork of a multithreaded process can deadlock.
 """
 import collections
+import itertools
 import multiprocessing
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
@@ -46,15 +47,14 @@ class Tokenized:
 def _split_words(task: Tuple[Sequence[str], str]):
   """(words of the chunk in order of first use, flat local ids, lengths)."""
   texts, pretokenizer = task
-  split = tokenizers.PRETOKENIZERS[pretokenizer].split
-  local: Dict[str, int] = {}
-  ids: List[int] = []
-  lengths = np.empty(len(texts), np.int32)
-  for i, text in enumerate(texts):
-    words = split(text)
-    lengths[i] = len(words)
-    ids.extend([local.setdefault(w, len(local)) for w in words])
-  return list(local), np.asarray(ids, np.int32), lengths
+  split = list(map(tokenizers.PRETOKENIZERS[pretokenizer].split, texts))
+  lengths = np.fromiter(map(len, split), np.int32, len(split))
+  words = list(itertools.chain.from_iterable(split))
+  local = dict.fromkeys(words)  # C loops from here on: one id per word
+  for i, word in enumerate(local):
+    local[word] = i
+  ids = np.fromiter(map(local.__getitem__, words), np.int32, len(words))
+  return list(local), ids, lengths
 
 
 _SENTENCEPIECE = {}

@@ -51,8 +51,24 @@ def split_punctuation(text: str) -> List[str]:
   "l'homme, non." -> ["l", "￭'￭", "homme", "￭,", "non", "￭."].
   Text is NFC-normalized first so accented letters stay inside words.
   """
+  words = unicodedata.normalize("NFC", text).split()
+  # Two fast paths give what the loop below would, for most sentences:
+  # words only, and words then one punctuation character ('_' is a word
+  # character, so it never ends a word here).
+  joined = "".join(words)
+  if joined.isalnum():
+    return words
+  if len(joined) > 1 and joined[:-1].isalnum() and joined[-1] != "_":
+    last = words[-1]
+    return words if len(last) == 1 else (
+        words[:-1] + [last[:-1], JOINER + last[-1]])
+  return _split_chunks(words)
+
+
+def _split_chunks(chunks: Sequence[str]) -> List[str]:
+  """split_punctuation of whitespace-separated chunks, one at a time."""
   tokens = []
-  for chunk in unicodedata.normalize("NFC", text).split():
+  for chunk in chunks:
     if chunk.isalnum():  # one word, the common case: what findall would give
       tokens.append(chunk)
       continue
