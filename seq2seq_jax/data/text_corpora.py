@@ -99,11 +99,14 @@ def tsv_splits(spec: TsvSpec, pool=None) -> Tuple[
   tasks = ((options, start + 1, raw[start:start + TSV_BLOCK])
            for start in range(0, len(raw), TSV_BLOCK))
   blocks = (pool.map if pool is not None else map)(text_pairs.tsv_block, tasks)
-  oriented, report, positions = [], text_pairs.FilterReport(), []
+  oriented, report, positions, lines = [], text_pairs.FilterReport(), [], []
   for block_pairs, block_report, block_positions in blocks:
     oriented += block_pairs
+    lines += block_report.kept_lines
+    block_report.kept_lines = []  # added once, above, not copied per block
     report = report.plus(block_report)
     positions.append(block_positions)
+  report.kept_lines = lines
   del raw
   if not report.kept:
     read = report.total - sum(report.rejected.values())
