@@ -197,3 +197,28 @@ def test_parallel_files_errors_name_the_option_or_the_file(tmp_path):
   with pytest.raises(DataError, match=r"val.de has 20 lines but .*val.en has "
                      "21"):
     translation.load(_parallel_data(directory, tmp_path / "data"))
+
+
+def test_a_tfds_translation_dataset_goes_through_the_same_store(
+    tmp_path, monkeypatch):
+  tfds = pytest.importorskip("tensorflow_datasets")
+  from seq2seq_jax.data import text_corpora  # pylint: disable=g-import-not-at-top
+  # TFDS's mock data source breaks batched reads (real ones have them).
+  monkeypatch.setattr(text_corpora.TranslationSource, "__getitems__",
+                      lambda self, indices: [self[i] for i in indices])
+  config = multi30k.get_config()
+  config.data.task, config.data.path = "tfds", ""
+  config.data.tfds_name = "wmt14_translate/de-en"
+  config.data.tfds_data_dir = str(tmp_path / "data")
+  config.data.vocab.min_count = 1
+  with tfds.testing.mock_data(num_examples=12, data_dir=str(tmp_path / "data")):
+    data = settings_lib.from_config(config).data
+    corpus = translation.load(data)
+    raw = tfds.data_source("wmt14_translate/de-en", split="test",
+                           data_dir=str(tmp_path / "data"))
+    assert corpus.dataset.startswith("tfds-wmt14-translate-de-en_de-en_")
+    assert isinstance(corpus.splits["train"], token_store.StoredSplit)
+    assert corpus.splits["test"].source_text == [
+        r["de"].decode() if isinstance(r["de"], bytes) else r["de"]
+        for r in (raw[i] for i in range(len(raw)))]
+    assert translation.load(data).dataset == corpus.dataset
