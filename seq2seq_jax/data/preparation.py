@@ -138,12 +138,33 @@ def _build(directory: str, name: str, read, vocab_options: dict,
   partial = f"{directory}.partial-{os.getpid()}"
   shutil.rmtree(partial, ignore_errors=True)
   os.makedirs(partial)
-  for side, vocab in zip(SIDES, vocabs):
-    vocabulary.save(vocab, os.path.join(partial, f"vocab_{side}.json"))
+  try:
+    _write(partial, text, vocabs, tokenized)
+    seconds = time.time() - started
+    token_store.write_manifest(partial, {
+        "name": name, "splits": {s: len(p) for s, p in text.splits.items()},
+        "report": text.report, "counts": text.counts,
+        "vocab_options": vocab_options,
+        "prepared_in_s": {"total": round(seconds, 2), "read": round(read_s, 2)},
+    })
+  except BaseException:  # an error, Ctrl-C: leave nothing half-written
+    shutil.rmtree(partial, ignore_errors=True)
+    raise
+  shutil.rmtree(directory, ignore_errors=True)
+  os.replace(partial, directory)
   total = sum(len(pairs) for pairs in text.splits.values())
-  bar = progress.Bar("writing", total, unit="pairs")
+  logging.info("prepared %s: %s pairs in %.1f s (%.0f pairs/s) in %s", name,
+               f"{total:,}", seconds, total / max(seconds, 1e-9), directory)
+
+
+def _write(folder: str, text: TextSplits, vocabs, tokenized) -> None:
+  """The vocabularies and every split's records and lengths, into `folder`."""
+  for side, vocab in zip(SIDES, vocabs):
+    vocabulary.save(vocab, os.path.join(folder, f"vocab_{side}.json"))
+  bar = progress.Bar("writing", sum(map(len, text.splits.values())),
+                     unit="pairs")
   for split, pairs in text.splits.items():
-    writer = token_store.SplitWriter(partial, split)
+    writer = token_store.SplitWriter(folder, split)
     source, target = tokenized[split]
     for start in range(0, len(pairs), WRITE_BLOCK):
       block = range(start, min(start + WRITE_BLOCK, len(pairs)))
@@ -154,17 +175,6 @@ def _build(directory: str, name: str, read, vocab_options: dict,
       bar.advance(len(block))
     writer.close()
   bar.close()
-  seconds = time.time() - started
-  token_store.write_manifest(partial, {
-      "name": name, "splits": {s: len(p) for s, p in text.splits.items()},
-      "report": text.report, "counts": text.counts,
-      "vocab_options": vocab_options,
-      "prepared_in_s": {"total": round(seconds, 2), "read": round(read_s, 2)},
-  })
-  shutil.rmtree(directory, ignore_errors=True)
-  os.replace(partial, directory)
-  logging.info("prepared %s: %s pairs in %.1f s (%.0f pairs/s) in %s", name,
-               f"{total:,}", seconds, total / max(seconds, 1e-9), directory)
 
 
 def tokenize_splits(splits: Dict[str, List[Tuple[int, str, str]]],
