@@ -18,7 +18,7 @@ from absl import flags
 from absl import logging
 
 from seq2seq_jax import settings
-from seq2seq_jax.data.text_pairs import DataError
+from seq2seq_jax.data.text.text_pairs import DataError
 from seq2seq_jax.training import checkpointing
 from seq2seq_jax.training import preemption
 from seq2seq_jax.training import reporting

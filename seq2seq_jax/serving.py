@@ -36,7 +36,7 @@ from jax import export as jax_export
 import jax.numpy as jnp
 import numpy as np
 
-from seq2seq_jax.data import text_pairs
+from seq2seq_jax.data.text import text_pairs
 from seq2seq_jax.data import tokenizers
 
 FORMAT_VERSION = 1

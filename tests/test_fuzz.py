@@ -2,7 +2,7 @@
 import numpy as np
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from seq2seq_jax.data import text_pairs
+from seq2seq_jax.data.text import text_pairs
 from seq2seq_jax.data import tokenizers
 
 LINES = st.lists(st.binary(max_size=60) | st.text(max_size=40).map(

@@ -6,7 +6,7 @@ import pytest
 
 from seq2seq_jax.data import loader
 from seq2seq_jax.data import pipeline
-from seq2seq_jax.data import token_store
+from seq2seq_jax.data.text import token_store
 from seq2seq_jax.data.corpus import Split
 
 

@@ -12,10 +12,10 @@ import pytest
 from configs import eng_fra_tutorial
 from configs import multi30k
 from seq2seq_jax import settings as settings_lib
-from seq2seq_jax.data import preparation
-from seq2seq_jax.data import token_store
-from seq2seq_jax.data import translation
-from seq2seq_jax.data.text_pairs import DataError
+from seq2seq_jax.data.text import preparation
+from seq2seq_jax.data.text import token_store
+from seq2seq_jax.data.text import translation
+from seq2seq_jax.data.text.text_pairs import DataError
 from tests.conftest import tiny_multi30k
 
 
@@ -202,7 +202,7 @@ def test_parallel_files_errors_name_the_option_or_the_file(tmp_path):
 def test_a_tfds_translation_dataset_goes_through_the_same_store(
     tmp_path, monkeypatch):
   tfds = pytest.importorskip("tensorflow_datasets")
-  from seq2seq_jax.data import text_corpora  # pylint: disable=g-import-not-at-top
+  from seq2seq_jax.data.text import text_corpora  # pylint: disable=g-import-not-at-top
   # TFDS's mock data source breaks batched reads (real ones have them).
   monkeypatch.setattr(text_corpora.TranslationSource, "__getitems__",
                       lambda self, indices: [self[i] for i in indices])

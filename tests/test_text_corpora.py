@@ -1,13 +1,13 @@
-"""Tests for seq2seq_jax.data.text_corpora: tsv splits, aligned files, TFDS."""
+"""Tests for seq2seq_jax.data.text.text_corpora: tsv splits, aligned files, TFDS."""
 import dataclasses
 
 import pytest
 import tensorflow_datasets as tfds
 
-from seq2seq_jax.data import parallel_tokenize
-from seq2seq_jax.data import splitting
-from seq2seq_jax.data import text_corpora as tc
-from seq2seq_jax.data.text_pairs import DataError
+from seq2seq_jax.data.text import parallel_tokenize
+from seq2seq_jax.data.text import splitting
+from seq2seq_jax.data.text import text_corpora as tc
+from seq2seq_jax.data.text.text_pairs import DataError
 
 FRACTIONS = (0.5, 0.25, 0.25)
 

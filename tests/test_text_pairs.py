@@ -1,4 +1,4 @@
-"""Tests for seq2seq_jax.data.text_pairs: reading, reports, filters, splits."""
+"""Tests for seq2seq_jax.data.text.text_pairs: reading, reports, filters, splits."""
 import collections
 import os
 import re
@@ -6,10 +6,10 @@ import unicodedata
 
 import pytest
 
-from seq2seq_jax.data import splitting
-from seq2seq_jax.data import text_pairs
-from seq2seq_jax.data import text_corpora
-from seq2seq_jax.data.text_pairs import DataError
+from seq2seq_jax.data.text import splitting
+from seq2seq_jax.data.text import text_pairs
+from seq2seq_jax.data.text import text_corpora
+from seq2seq_jax.data.text.text_pairs import DataError
 
 DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
 ENG_FRA = os.path.join(DATA, "eng-fra", "eng-fra.txt")

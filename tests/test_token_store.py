@@ -1,10 +1,10 @@
-"""Tests for seq2seq_jax.data.token_store: records, writing, reading by index."""
+"""Tests for seq2seq_jax.data.text.token_store: records, writing, reading by index."""
 import pickle
 
 import numpy as np
 import pytest
 
-from seq2seq_jax.data import token_store
+from seq2seq_jax.data.text import token_store
 
 
 def _write(directory, examples, block=3):

@@ -7,8 +7,8 @@ import pytest
 from configs import multi30k
 from seq2seq_jax import settings as settings_lib
 from seq2seq_jax.data import pipeline
-from seq2seq_jax.data import translation
-from seq2seq_jax.data.text_pairs import DataError
+from seq2seq_jax.data.text import translation
+from seq2seq_jax.data.text.text_pairs import DataError
 from seq2seq_jax.training import loop
 from configs import eng_fra_tutorial
 

@@ -4,7 +4,7 @@ A loader returns a `Corpus`: the vocabularies and, per split, the token ids and
 the raw text (kept for logging samples and, later, for BLEU on detokenized text).
 """
 from seq2seq_jax.data import synthetic
-from seq2seq_jax.data import translation
+from seq2seq_jax.data.text import translation
 from seq2seq_jax.data import vocabulary
 from seq2seq_jax.data.corpus import Corpus, read_all, tokenize
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from seq2seq_jax import serving
 from seq2seq_jax import settings as settings_lib
-from seq2seq_jax.data import text_pairs
+from seq2seq_jax.data.text import text_pairs
 from seq2seq_jax.data import tokenizers
 from seq2seq_jax.decoding import ensemble
 from seq2seq_jax.models.seq2seq import Seq2Seq

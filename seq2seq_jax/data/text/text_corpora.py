@@ -19,10 +19,10 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from seq2seq_jax.data import splitting
-from seq2seq_jax.data import text_pairs
+from seq2seq_jax.data.text import splitting
+from seq2seq_jax.data.text import text_pairs
 from seq2seq_jax.data.corpus import as_text
-from seq2seq_jax.data.text_pairs import DataError, Pair
+from seq2seq_jax.data.text.text_pairs import DataError, Pair
 
 NumberedPair = Tuple[int, str, str]  # (line, source, target)
 

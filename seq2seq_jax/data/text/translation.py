@@ -8,14 +8,14 @@ from typing import Dict, List, Optional, Tuple
 
 from absl import logging
 
-from seq2seq_jax.data import preparation
-from seq2seq_jax.data import splitting
-from seq2seq_jax.data import text_pairs
+from seq2seq_jax.data.text import preparation
+from seq2seq_jax.data.text import splitting
+from seq2seq_jax.data.text import text_pairs
 from seq2seq_jax.data import tokenizers
-from seq2seq_jax.data import text_corpora as builders
+from seq2seq_jax.data.text import text_corpora as builders
 from seq2seq_jax.data.corpus import Corpus, as_text, read_all
-from seq2seq_jax.data.text_pairs import DataError
-from seq2seq_jax.data.text_corpora import NumberedPair
+from seq2seq_jax.data.text.text_pairs import DataError
+from seq2seq_jax.data.text.text_corpora import NumberedPair
 from seq2seq_jax.data.vocabulary import Vocabulary
 
 TEXT_TASKS = ("tsv", "multi30k", "parallel", "tfds")

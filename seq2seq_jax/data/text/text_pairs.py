@@ -359,7 +359,7 @@ def tsv_block(task):
   position of each source). A function of plain values, for worker
   processes (text_corpora.tsv_splits)."""
   # pylint: disable-next=g-import-not-at-top
-  from seq2seq_jax.data import splitting  # it imports this module
+  from seq2seq_jax.data.text import splitting  # it imports this module
   options, first_line, raw_lines = task
   (path, strict, normalization, min_length, max_length, prefixes,
    source_language, other_language) = options

@@ -10,7 +10,7 @@ import numpy as np
 import scipy.sparse
 import scipy.sparse.csgraph
 
-from seq2seq_jax.data.text_pairs import Pair
+from seq2seq_jax.data.text.text_pairs import Pair
 
 SPLITS = ("train", "validation", "test")
 DEFAULT_FRACTIONS = (0.9, 0.05, 0.05)

@@ -24,12 +24,12 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from absl import logging
 
-from seq2seq_jax.data import parallel_tokenize
-from seq2seq_jax.data import progress
-from seq2seq_jax.data import token_store
+from seq2seq_jax.data.text import parallel_tokenize
+from seq2seq_jax.data.text import progress
+from seq2seq_jax.data.text import token_store
 from seq2seq_jax.data import tokenizers
 from seq2seq_jax.data import vocabulary
-from seq2seq_jax.data.splitting import SPLITS
+from seq2seq_jax.data.text.splitting import SPLITS
 
 # Bump when the same inputs and options would now be stored differently.
 PREPARATION_VERSION = 1

@@ -19,7 +19,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from seq2seq_jax.data import progress
+from seq2seq_jax.data.text import progress
 from seq2seq_jax.data import tokenizers
 
 CHUNK_SENTENCES = 20_000

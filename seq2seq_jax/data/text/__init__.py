@@ -1,0 +1,1 @@
+"""Parallel text: reading, splitting, tokenizing once and the token store."""
