@@ -218,3 +218,16 @@ def test_the_fast_paths_split_as_the_general_loop_does():
     general = tokenizers._split_chunks(  # pylint: disable=protected-access
         unicodedata.normalize("NFC", text).split())
     assert tokenizers.split_punctuation(text) == general, text
+
+
+@pytest.mark.parametrize("name", sorted(tokenizers.PRETOKENIZERS))
+def test_a_pretokenizer_splits_its_chunks_alone(name):
+  pretokenizer = tokenizers.PRETOKENIZERS[name]
+  texts = ["l'homme, non.", "Tom's here!", "Va\u202f!", "a_b c", "x  y."]
+  if os.path.exists(ENG_FRA):
+    with open(ENG_FRA, encoding="utf-8") as f:
+      texts += [side for line in f for side in line.rstrip("\n").split("\t")[:2]]
+  for text in texts:
+    by_chunk = [token for chunk in pretokenizer.normalize(text).split()
+                for token in pretokenizer.split_chunk(chunk)]
+    assert pretokenizer.split(text) == by_chunk, text

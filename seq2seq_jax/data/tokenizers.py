@@ -11,6 +11,7 @@ CharVocabulary): `load` and `from_json` read a file of any kind by its
 """
 import base64
 import collections
+import functools
 import hashlib
 import io
 import json
@@ -95,13 +96,24 @@ def join_punctuation(tokens: Sequence[str]) -> str:
   return "".join(out)
 
 
+def _split_chunk(chunk: str) -> List[str]:
+  return _split_chunks([chunk])
+
+
 class Pretokenizer(NamedTuple):
+  """split(text) == [token for chunk in normalize(text).split() for token in
+  split_chunk(chunk)]: a chunk splits alone, so a corpus of millions of
+  sentences splits each distinct chunk once (parallel_tokenize.py)."""
   split: Callable[[str], List[str]]
   join: Callable[[Sequence[str]], str]
+  normalize: Callable[[str], str] = str
+  split_chunk: Callable[[str], List[str]] = lambda chunk: [chunk]
 
 
 PRETOKENIZERS: Dict[str, Pretokenizer] = {
-    "punctuation": Pretokenizer(split_punctuation, join_punctuation),
+    "punctuation": Pretokenizer(split_punctuation, join_punctuation,
+                                functools.partial(unicodedata.normalize, "NFC"),
+                                _split_chunk),
     # For text already spaced by a normalizer (e.g. the tutorial preset).
     "whitespace": Pretokenizer(str.split, " ".join),
 }

@@ -44,17 +44,33 @@ class Tokenized:
     return self.ids[self.offsets[i]:self.offsets[i + 1]]
 
 
+class _ChunkIds(dict):
+  """chunk -> its tokens' local ids, split on first use: most chunks (a word
+  with or without punctuation) recur, so each distinct one splits once."""
+
+  def __init__(self, split_chunk):
+    super().__init__()
+    self.split_chunk = split_chunk
+    self.local: Dict[str, int] = {}  # word -> local id, in order of first use
+
+  def __missing__(self, chunk: str):
+    ids = self[chunk] = tuple(self.local.setdefault(word, len(self.local))
+                              for word in self.split_chunk(chunk))
+    return ids
+
+
 def _split_words(task: Tuple[Sequence[str], str]):
   """(words of the chunk in order of first use, flat local ids, lengths)."""
   texts, pretokenizer = task
-  split = list(map(tokenizers.PRETOKENIZERS[pretokenizer].split, texts))
-  lengths = np.fromiter(map(len, split), np.int32, len(split))
-  words = list(itertools.chain.from_iterable(split))
-  local = dict.fromkeys(words)  # C loops from here on: one id per word
-  for i, word in enumerate(local):
-    local[word] = i
-  ids = np.fromiter(map(local.__getitem__, words), np.int32, len(words))
-  return list(local), ids, lengths
+  pretokenize = tokenizers.PRETOKENIZERS[pretokenizer]
+  chunk_ids = _ChunkIds(pretokenize.split_chunk)
+  flatten = itertools.chain.from_iterable
+  sentences = [list(flatten(map(chunk_ids.__getitem__,
+                                pretokenize.normalize(text).split())))
+               for text in texts]
+  lengths = np.fromiter(map(len, sentences), np.int32, len(sentences))
+  ids = np.fromiter(flatten(sentences), np.int32, int(lengths.sum()))
+  return list(chunk_ids.local), ids, lengths
 
 
 _SENTENCEPIECE = {}

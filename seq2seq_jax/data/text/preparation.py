@@ -135,6 +135,7 @@ def _build(directory: str, name: str, read, vocab_options: dict,
     text = read(pool)
     read_s = time.time() - started
     vocabs, tokenized = tokenize_splits(text.splits, vocab_options, pool)
+    tokenize_s = time.time() - started - read_s
   partial = f"{directory}.partial-{os.getpid()}"
   shutil.rmtree(partial, ignore_errors=True)
   os.makedirs(partial)
@@ -145,7 +146,9 @@ def _build(directory: str, name: str, read, vocab_options: dict,
         "name": name, "splits": {s: len(p) for s, p in text.splits.items()},
         "report": text.report, "counts": text.counts,
         "vocab_options": vocab_options,
-        "prepared_in_s": {"total": round(seconds, 2), "read": round(read_s, 2)},
+        "prepared_in_s": {"total": round(seconds, 2), "read": round(read_s, 2),
+                          "tokenize": round(tokenize_s, 2),
+                          "write": round(seconds - read_s - tokenize_s, 2)},
     })
   except BaseException:  # an error, Ctrl-C: leave nothing half-written
     shutil.rmtree(partial, ignore_errors=True)
