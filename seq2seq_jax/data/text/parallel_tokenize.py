@@ -22,7 +22,7 @@ import numpy as np
 from seq2seq_jax.data.text import progress
 from seq2seq_jax.data import tokenizers
 
-CHUNK_SENTENCES = 20_000
+CHUNK_SENTENCES = 50_000  # per task: its words split once (_ChunkIds)
 # Below this much text, starting workers (about 2 s) costs more than it saves.
 MIN_BYTES_FOR_WORKERS = 16 << 20
 
