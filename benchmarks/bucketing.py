@@ -15,7 +15,8 @@ padded source and target positions that hold real tokens, and the distinct
 (source, target) shapes. With --train, the trainer runs one epoch per scheme
 twice, with an empty compilation cache (compiling every shape as it comes)
 and again with the cache it filled: the wall time from its first to its
-last logged step, each way. Run on an idle machine.
+last logged step, each way (--steps times fewer steps). Run on an idle
+machine.
 """
 import argparse
 import importlib
@@ -96,6 +97,9 @@ def main(argv=None) -> int:
   parser.add_argument("--schemes", default="multiple,quantile")
   parser.add_argument("--train", action="store_true",
                       help="also time one epoch per scheme, cold and warm")
+  parser.add_argument("--steps", type=int, default=0,
+                      help="with --train, time this many steps instead of "
+                      "an epoch")
   parser.add_argument("--json", default=None)
   args = parser.parse_args(argv)
   work = tempfile.mkdtemp(prefix="bucketing_")
@@ -106,10 +110,10 @@ def main(argv=None) -> int:
       results[scheme] = padding(args.config, os.path.abspath(args.data_path),
                                 data_dir, scheme)
       if args.train:
+        steps = args.steps or results[scheme]["batches"]
         cold, warm = epoch_seconds(args.config, os.path.abspath(args.data_path),
-                                   data_dir, scheme,
-                                   results[scheme]["batches"], work)
-        results[scheme].update(epoch_cold_s=cold, epoch_warm_s=warm)
+                                   data_dir, scheme, steps, work)
+        results[scheme].update(timed_steps=steps, cold_s=cold, warm_s=warm)
       print(json.dumps({scheme: results[scheme]}), flush=True)
   finally:
     shutil.rmtree(work, ignore_errors=True)
