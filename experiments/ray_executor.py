@@ -46,10 +46,10 @@ INSTALL_HINT = ("--executor=ray needs Ray: pip install -r "
 LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
                 "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
-# The driver's variables that reach the trainers on every node (through the
-# job's runtime_env); the rest of a trainer's environment is its worker's,
-# with the CUDA_VISIBLE_DEVICES that Ray gives it.
-FORWARDED_PREFIXES = ("JAX_", "XLA_", "SEQ2SEQ_JAX_", "TFDS_")
+# The driver's variables that reach the trainers on every node; the rest of
+# a trainer's environment is its worker's, with the CUDA_VISIBLE_DEVICES that
+# Ray gives it (ray_task.trainer_environment).
+FORWARDED_PREFIXES = ("JAX_", "XLA_", "SEQ2SEQ_JAX_", "TFDS_", "OMP_")
 CONNECT_TIMEOUT_S = 10.0
 
 
@@ -92,23 +92,22 @@ def import_ray(address: str):
   return ray
 
 
-def connect(ray, address: str, env_vars: Dict[str, str]) -> None:
+def connect(ray, address: str) -> None:
   """Starts a loopback-only local instance (empty address) or joins one.
 
   Raises:
     SetupError: nothing answers at the address.
   """
-  runtime_env = {"env_vars": env_vars}
   # Ray's workers import experiments.ray_task from the repo.
   job_config = ray.job_config.JobConfig(code_search_path=[study_lib.REPO_ROOT])
   if not address:
     ray.init(address="local", include_dashboard=False,
              _node_ip_address="127.0.0.1", logging_level=logging.WARNING,
-             runtime_env=runtime_env, job_config=job_config)
+             job_config=job_config)
     return
   _check_reachable(ray, address)
   ray.init(address=address, logging_level=logging.WARNING,
-           runtime_env=runtime_env, job_config=job_config,
+           job_config=job_config,
            _node_ip_address="127.0.0.1" if _loopback(address) else None)
 
 
@@ -183,7 +182,7 @@ def run_all(s: study_lib.Study, root: str, extra_args: Sequence[str] = (),
   runner.check_extra_args(s, extra_args)
   ray = import_ray(options.address)
   began = time.monotonic()
-  connect(ray, options.address, trainer_env_vars(root))
+  connect(ray, options.address)
   try:
     cpus, gpus, slots = resources(ray.nodes(), options)
     nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
@@ -201,7 +200,8 @@ def run_all(s: study_lib.Study, root: str, extra_args: Sequence[str] = (),
     # The first seed of every variant first: the later seeds then find their
     # variant's compiled steps in the shared cache, as they do run by run.
     runs = [run for _, _, run in sorted(runs, key=lambda r: r[:2])]
-    _Driver(ray, runs, cpus, gpus, slots, options.max_retries).run()
+    _Driver(ray, runs, cpus, gpus, slots, options.max_retries,
+            trainer_env_vars(root)).run()
   finally:
     ray.shutdown()
 
@@ -210,8 +210,9 @@ class _Driver:
   """Submits the runs, follows their tasks' events, retries, stops."""
 
   def __init__(self, ray, runs: List[_Run], cpus: float, gpus: float,
-               slots: int, max_retries: int):
+               slots: int, max_retries: int, env_vars: Dict[str, str]):
     self.ray, self.runs, self.max_retries = ray, runs, max_retries
+    self.env_vars = env_vars
     self.task = ray.remote(ray_task.attempt).options(
         num_cpus=cpus, num_gpus=gpus, max_retries=0,
         num_returns="streaming")
@@ -245,7 +246,7 @@ class _Driver:
   def _submit(self, run: _Run) -> None:
     run.started = False
     self.board.queued(run.label)
-    self.pending[self.task.remote(run.argv, run.run_dir,
+    self.pending[self.task.remote(run.argv, run.run_dir, self.env_vars,
                                   run.retries > 0)] = run
 
   def _step(self) -> None:

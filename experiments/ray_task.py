@@ -46,13 +46,14 @@ _LIBC = (ctypes.CDLL(None, use_errno=True)
          if sys.platform.startswith("linux") else None)
 
 
-def attempt(argv: List[str], run_dir: str, retry: bool
-            ) -> Iterator[Dict[str, Any]]:
+def attempt(argv: List[str], run_dir: str, env_vars: Dict[str, str],
+            retry: bool) -> Iterator[Dict[str, Any]]:
   """Runs the trainer once; the body of the Ray task (a generator).
 
   Args:
     argv: the trainer command, runner.command(...).
     run_dir: the run's workdir, on a disk every node shares.
+    env_vars: the driver's variables for the trainer (trainer_environment).
     retry: whether an earlier attempt of this run may still hold its lock.
 
   Yields:
@@ -74,8 +75,8 @@ def attempt(argv: List[str], run_dir: str, retry: bool
       yield {"event": "locked", "holder": holder}
       return
   start_time = time.perf_counter()
-  process = runner.start(argv, run_dir,
-                         preexec_fn=functools.partial(_in_child, os.getpid()))
+  process = runner.start(argv, run_dir, trainer_environment(env_vars),
+                         functools.partial(_in_child, os.getpid()))
   seconds = 0.0
   try:
     yield {"event": "started", "node": ray.get_runtime_context().get_node_id(),
@@ -93,6 +94,20 @@ def attempt(argv: List[str], run_dir: str, retry: bool
     runner.add_wall_time(run_dir, seconds)
   yield {"event": "ended", "code": code, "seconds": seconds,
          "time": time.time()}
+
+
+def trainer_environment(env_vars: Dict[str, str]) -> Dict[str, str]:
+  """This worker's environment, less the OMP_NUM_THREADS that Ray sets for
+  a task (1 for a one-CPU task), plus ENV_VARS from the driver.
+
+  Under OMP_NUM_THREADS=1 a trainer's float results change in their last
+  digits on the CPU (its train_loss and grad_norm, measured), so its
+  metrics.jsonl would not be the local executor's; a value set in the
+  driver's environment comes in ENV_VARS.
+  """
+  env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+  env.update(env_vars)
+  return env
 
 
 def wait_for_unlock(run_dir: str, timeout: float) -> Optional[str]:
