@@ -2,8 +2,9 @@
 
 Ray runs on the loopback interface alone, in a cluster of two one-CPU nodes
 made here (ray.cluster_utils.Cluster) or in the instance a driver starts;
-test_ray_listens_on_loopback_only checks both. The studies are four smoke
-runs of 30 steps, sharing one TFDS dir and one compilation cache.
+test_ray_listens_on_loopback_only and the failing-run test check both. The
+study is experiments/tiny with 30 steps instead of 10 (four smoke runs,
+sharing one TFDS dir and one compilation cache).
 """
 import ipaddress
 import os
@@ -35,21 +36,20 @@ ray = pytest.importorskip(
     "experiments/requirements-ray.txt (CI installs it)")
 from ray import cluster_utils  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-SPEC = """
-BASE_CONFIG = "configs/smoke.py"
-OVERRIDES = {
-    "train.num_steps": 30,
-    "train.eval_every": 30,
-    "train.checkpoint_every": 10,
-    "train.log_every": 10,
-    "data.synthetic.num_train": 500,
-    "data.synthetic.num_validation": 50,
-    "data.synthetic.num_test": 50,
-}
-GRID = {"model.cell": ["lstm", "gru"]}
-SEEDS = [0, 1]
-HEADLINE = "sequence_accuracy"
-"""
+
+def _tiny_spec(steps=30):
+  """experiments/tiny's spec with 30 steps instead of 10: checkpoints at 10
+  and 20, so a trainer can be stopped or killed between them."""
+  with open(os.path.join(ROOT, "experiments", "tiny", "spec.py")) as f:
+    text = f.read()
+  for key in ("train.num_steps", "train.eval_every"):
+    assert f'"{key}": 10,' in text, key
+    text = text.replace(f'"{key}": 10,', f'"{key}": {steps},')
+  return text
+
+
+SPEC = _tiny_spec()
+assert "SEEDS = [0, 1]" in SPEC and '["lstm", "gru"]' in SPEC
 WALL_LINE = re.compile(rb"^Training wall time: .*\n", re.M)
 TRAINER = "seq2seq_jax.train"
 
@@ -449,3 +449,19 @@ def test_only_the_ray_executor_imports_ray():
         if name.endswith(".py") and name not in allowed:
           text = _read(os.path.join(directory, name))
           assert not re.search(r"^\s*(import ray|from ray)\b", text, re.M), name
+
+
+def test_trainers_get_the_drivers_settings_not_rays_thread_count(monkeypatch):
+  monkeypatch.setenv("OMP_NUM_THREADS", "1")  # as Ray sets it in a worker
+  monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3")  # as Ray gives a GPU
+  env = ray_task.trainer_environment({"JAX_X": "1"})
+  assert "OMP_NUM_THREADS" not in env
+  assert env["CUDA_VISIBLE_DEVICES"] == "3" and env["JAX_X"] == "1"
+  assert ray_task.trainer_environment({"OMP_NUM_THREADS": "4"})[
+      "OMP_NUM_THREADS"] == "4"
+  monkeypatch.setenv("XLA_FLAGS", "--xla_x")
+  monkeypatch.setenv("RAY_OTHER", "y")
+  monkeypatch.delenv(runner.CACHE_ENV_VAR, raising=False)
+  forwarded = ray_executor.trainer_env_vars("/r")
+  assert forwarded["XLA_FLAGS"] == "--xla_x" and "RAY_OTHER" not in forwarded
+  assert forwarded[runner.CACHE_ENV_VAR] == "/r/.compilation_cache"
