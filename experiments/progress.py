@@ -135,10 +135,11 @@ class Board:
     line = (f"Ray: {len(self.finished)} of {self.total} runs finished in "
             f"{duration(time.monotonic() - self.begin)}")
     if self.before and self.after:
-      line += (f"; Ray's time outside the trainers, median per run: "
-               f"{statistics.median(self.before):.2f} s before (scheduling, "
-               f"worker, start) and {statistics.median(self.after):.2f} s "
-               "after (exit to driver)")
+      line += ("; Ray's time outside the trainers, per run: median "
+               f"{statistics.median(self.before):.2f} s (at most "
+               f"{max(self.before):.2f} s) before (scheduling, worker, "
+               f"start), median {statistics.median(self.after):.2f} s (at "
+               f"most {max(self.after):.2f} s) after (exit to driver)")
     return line
 
   def _slot_freed(self, now: float) -> None:
