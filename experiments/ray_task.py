@@ -77,7 +77,6 @@ def attempt(argv: List[str], run_dir: str, env_vars: Dict[str, str],
   start_time = time.perf_counter()
   process = runner.start(argv, run_dir, trainer_environment(env_vars),
                          functools.partial(_in_child, os.getpid()))
-  seconds = 0.0
   try:
     yield {"event": "started", "node": ray.get_runtime_context().get_node_id(),
            "ip": ray.util.get_node_ip_address(), "pid": process.pid,
