@@ -19,7 +19,7 @@ import signal
 import subprocess
 import sys
 import time
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from experiments import study as study_lib
 
@@ -79,12 +79,23 @@ def check_extra_args(s: study_lib.Study, extra_args: Sequence[str]) -> None:
                        f"study sets in {s.directory}/spec.py")
 
 
-def trainer_environment(root: str) -> Dict[str, str]:
-  """This process's environment, plus the shared compilation cache (module
-  docstring) unless JAX_COMPILATION_CACHE_DIR is already set, even empty."""
-  env = dict(os.environ)
+def trainer_environment(root: str, base: Optional[Dict[str, str]] = None
+                        ) -> Dict[str, str]:
+  """`base` (default: this process's environment), plus the shared
+  compilation cache (module docstring) unless JAX_COMPILATION_CACHE_DIR is
+  already set, even empty."""
+  env = dict(os.environ if base is None else base)
   env.setdefault(CACHE_ENV_VAR, os.path.join(os.path.abspath(root), CACHE_DIR))
   return env
+
+
+def runs(s: study_lib.Study, root: str
+         ) -> List[Tuple[str, study_lib.Variant, int, str]]:
+  """(label, variant, seed, workdir) of every run, in grid order, then seed
+  order; the label, e.g. "[2/4] cell=lstm seed 1", names it in messages."""
+  pairs = [(v, seed) for v in s.variants for seed in s.seeds]
+  return [(f"[{i}/{len(pairs)}] {v.name} seed {seed}", v, seed,
+           workdir(root, v, seed)) for i, (v, seed) in enumerate(pairs, 1)]
 
 
 def run_all(s: study_lib.Study, root: str,
@@ -96,18 +107,14 @@ def run_all(s: study_lib.Study, root: str,
     RunFailed: a trainer exited with any other non-zero code.
   """
   check_extra_args(s, extra_args)
-  runs = [(v, seed) for v in s.variants for seed in s.seeds]
   env = trainer_environment(root)
-  for i, (variant, seed) in enumerate(runs, 1):
-    run_dir = workdir(root, variant, seed)
-    label = f"[{i}/{len(runs)}] {variant.name} seed {seed}"
+  for label, variant, seed, run_dir in runs(s, root):
     if is_finished(run_dir):
       print(f"{label}: skipped (finished)", flush=True)
       continue
     print(f"{label}: started in {run_dir}", flush=True)
     code, seconds, signalled = launch(
         command(s, variant, seed, run_dir, extra_args), run_dir, env)
-    log = os.path.join(run_dir, LOG_FILE)
     if code == PREEMPTED_EXIT_CODE or signalled:
       # A signal that reached the trainer before its handler was installed
       # kills it outright; nothing is lost beyond its last checkpoint.
@@ -115,8 +122,7 @@ def run_all(s: study_lib.Study, root: str,
                       f"code {code}, workdir {run_dir}); rerun the same "
                       "command to continue")
     if code != 0:
-      raise RunFailed(f"{label}: trainer exited with code {code} "
-                      f"(workdir {run_dir}); log {log}:\n{_tail(log)}")
+      raise RunFailed(failure(label, code, run_dir))
     if is_finished(run_dir):
       print(f"{label}: finished in {seconds:.1f} s", flush=True)
     else:  # e.g. train.max_steps_per_run: a segment, not the whole run
@@ -137,32 +143,41 @@ def launch(argv: List[str], run_dir: str,
     (exit code, wall seconds, whether this runner got SIGTERM/SIGINT); the
     seconds are also added to RUN_DIR/wall_time.json.
   """
-  os.makedirs(run_dir, exist_ok=True)
-  start = time.perf_counter()
+  start_time = time.perf_counter()
   signalled = []
-  with open(os.path.join(run_dir, LOG_FILE), "ab") as log:
-    process = subprocess.Popen(argv, cwd=study_lib.REPO_ROOT, stdout=log,
-                               stderr=subprocess.STDOUT, env=env)
+  process = start(argv, run_dir, env)
 
-    def forward(signum, frame):
-      del frame
-      signalled.append(signum)
-      if process.poll() is None:
-        process.send_signal(signum)
+  def forward(signum, frame):
+    del frame
+    signalled.append(signum)
+    if process.poll() is None:
+      process.send_signal(signum)
 
-    previous = {sig: signal.signal(sig, forward)
-                for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-      code = process.wait()
-    finally:
-      for sig, handler in previous.items():
-        signal.signal(sig, handler)
-  seconds = time.perf_counter() - start
-  _add_wall_time(run_dir, seconds)
+  previous = {sig: signal.signal(sig, forward)
+              for sig in (signal.SIGTERM, signal.SIGINT)}
+  try:
+    code = process.wait()
+  finally:
+    for sig, handler in previous.items():
+      signal.signal(sig, handler)
+  seconds = time.perf_counter() - start_time
+  add_wall_time(run_dir, seconds)
   return code, seconds, bool(signalled)
 
 
-def _add_wall_time(run_dir: str, seconds: float) -> None:
+def start(argv: List[str], run_dir: str, env: Optional[Dict[str, str]] = None,
+          preexec_fn=None) -> subprocess.Popen:
+  """Starts the trainer in the repo root with its stdout and stderr appended
+  to RUN_DIR/train.log (the file stays open in the trainer alone)."""
+  os.makedirs(run_dir, exist_ok=True)
+  with open(os.path.join(run_dir, LOG_FILE), "ab") as log:
+    return subprocess.Popen(argv, cwd=study_lib.REPO_ROOT, stdout=log,
+                            stderr=subprocess.STDOUT, env=env,
+                            preexec_fn=preexec_fn)
+
+
+def add_wall_time(run_dir: str, seconds: float) -> None:
+  """Adds one start of `seconds` to RUN_DIR/wall_time.json (atomically)."""
   path = os.path.join(run_dir, WALL_FILE)
   record = {"wall_s": 0.0, "starts": 0}
   if os.path.exists(path):
@@ -173,6 +188,13 @@ def _add_wall_time(run_dir: str, seconds: float) -> None:
   with open(path + ".tmp", "w", encoding="utf-8") as f:
     json.dump(record, f, sort_keys=True)
   os.replace(path + ".tmp", path)
+
+
+def failure(label: str, code: int, run_dir: str) -> str:
+  """What a failed run is reported with: its name, exit code and log tail."""
+  log = os.path.join(run_dir, LOG_FILE)
+  return (f"{label}: trainer exited with code {code} (workdir {run_dir}); "
+          f"log {log}:\n{_tail(log)}")
 
 
 def _tail(path: str, lines: int = 20) -> str:

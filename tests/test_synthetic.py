@@ -1,4 +1,9 @@
 """Synthetic tasks: correct targets, disjoint splits, determinism, TFDS round trip."""
+import fcntl
+import os
+import threading
+import time
+
 import pytest
 
 from seq2seq_jax.data import synthetic
@@ -57,3 +62,33 @@ def test_tfds_builder_round_trip(tfds_dir):
     records = [sources[split][i] for i in range(len(sources[split]))]
     pairs = {(r["source"].decode(), r["target"].decode()) for r in records}
     assert pairs == set(generated[split])
+
+
+def _waiting_for_a_flock() -> bool:
+  """Whether this process waits for a flock (/proc/locks marks a blocked
+  request with "->")."""
+  with open("/proc/locks", encoding="utf-8") as f:
+    return any(line.split()[1:3] == ["->", "FLOCK"] and
+               line.split()[5] == str(os.getpid()) for line in f)
+
+
+def test_prepare_builds_under_the_datasets_lock(tmp_path):
+  spec = _spec("addition")
+  directory = os.path.dirname(synthetic_builder.SyntheticTasks(
+      config=synthetic_builder.builder_config(spec),
+      data_dir=str(tmp_path)).data_dir)
+  os.makedirs(directory)
+  prepared = {}
+  with open(os.path.join(directory, synthetic_builder.PREPARE_LOCK), "a") as f:
+    fcntl.flock(f, fcntl.LOCK_EX)  # as another process building it would
+    thread = threading.Thread(target=lambda: prepared.update(
+        synthetic_builder.prepare(spec, str(tmp_path))))
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not _waiting_for_a_flock() and time.monotonic() < deadline:
+      time.sleep(0.01)
+    assert _waiting_for_a_flock()
+    assert os.listdir(directory) == [synthetic_builder.PREPARE_LOCK]
+  thread.join(timeout=60)
+  assert {k: len(v) for k, v in prepared.items()} == {
+      "train": 300, "validation": 50, "test": 50}
