@@ -90,6 +90,22 @@ def cluster():
   nodes.add_node(num_cpus=1, node_ip_address="127.0.0.1")
   yield nodes
   nodes.shutdown()
+  deadline = time.monotonic() + 30
+  while _ray_processes() and time.monotonic() < deadline:
+    time.sleep(0.2)
+  assert not _ray_processes(), _ray_processes()
+
+
+def _ray_processes():
+  """This process's descendants that are Ray's."""
+  found = []
+  for p in psutil.Process().children(recursive=True):
+    try:
+      if p.name() in ("raylet", "gcs_server") or p.name().startswith("ray::"):
+        found.append((p.pid, p.name()))
+    except psutil.NoSuchProcess:
+      continue
+  return found
 
 
 def _driver(study, root, out, env, tfds_dir, *args):
