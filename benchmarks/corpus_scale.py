@@ -18,7 +18,8 @@ task, with a fresh data folder and an empty compilation cache:
      checkpoints and exits 75);
   2. restart: the same command, to its first step, and its peak RSS
      (the process's own, from wait4); the median time of its later steps
-     (steps whose batch shape was compiled before) is the steady state;
+     that compiled nothing (within 1.5x the fastest: a compile adds
+     seconds) is the steady state;
   3. the input pipeline alone: this process opens the prepared corpus and
      times 300 batches through the loader, to set against the step rate.
 With --repo, the trainer of another checkout runs instead (e.g. an older
@@ -140,8 +141,10 @@ def measure(size: int, pairs_file: str, work: str, steps: int,
   command = trainer_command(corpus, data_dir, workdir)
   first = run_trainer(command, env, stop_after=steps, cwd=repo)
   restart = run_trainer(command, env, stop_after=2 * steps, cwd=repo)
-  steady = [s for s in restart["step_s"][1:]
-            if s < 2 * statistics.median(restart["step_s"][1:])]
+  # A step that compiles a new batch shape takes seconds longer; the steps
+  # that compiled nothing take within half again the fastest one.
+  later = restart["step_s"][1:]
+  steady = [s for s in later if s <= 1.5 * min(later)]
   pairs, seconds = first["prepared"] or (size, float("nan"))
   result = {
       "pairs": size, "prepare_s": seconds, "prepare_pairs_per_s": pairs / seconds,
@@ -154,6 +157,7 @@ def measure(size: int, pairs_file: str, work: str, steps: int,
           pipeline_batches_per_s(corpus, data_dir, 300)
           if repo == ROOT else float("nan")),
       "exit_codes": [first["exit_code"], restart["exit_code"]],
+      "restart_step_s": [round(x, 3) for x in later],
   }
   os.remove(corpus)
   for path in (data_dir, workdir, env["JAX_COMPILATION_CACHE_DIR"]):
