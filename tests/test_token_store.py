@@ -67,7 +67,7 @@ def test_a_stored_split_pickles_without_its_open_reader(tmp_path):
 
 def test_a_side_longer_than_the_lengths_file_holds_is_refused(tmp_path):
   writer = token_store.SplitWriter(str(tmp_path), "train")
-  with pytest.raises(ValueError, match="at most 65,535"):
+  with pytest.raises(ValueError, match="at most 65,534"):
     writer.write([1], [np.zeros(70_000, np.int32)], [np.zeros(1, np.int32)],
                  ["a"], ["b"])
 

@@ -165,8 +165,12 @@ class TrainStream:
     if bucketing == "quantile":
       self.boundaries = (quantile_boundaries(self._source, length_buckets),
                          quantile_boundaries(self._target, length_buckets))
-      self._buckets = (np.searchsorted(self.boundaries[0], self._source),
-                       np.searchsorted(self.boundaries[1], self._target))
+      # A byte an example per side where there are under 256 buckets.
+      self._buckets = tuple(
+          np.searchsorted(bounds, lengths).astype(
+              np.uint8 if len(bounds) < 256 else np.int32)
+          for bounds, lengths in zip(self.boundaries,
+                                     (self._source, self._target)))
     self._epoch, self._batches = None, None
 
   def _sorted(self, part: np.ndarray) -> np.ndarray:
@@ -180,7 +184,7 @@ class TrainStream:
     """[batches_per_epoch, batch_size] example indices of an epoch."""
     if epoch != self._epoch:
       rng = np.random.default_rng([self.seed, epoch])
-      order = rng.permutation(len(self.split))
+      order = rng.permutation(len(self.split)).astype(np.int32)
       order = order[:self.batches_per_epoch * self.batch_size]
       if self.bucketing == "quantile" or self.pad_multiple:
         pool = (self.SORT_POOL if self.bucketing == "quantile"

@@ -34,7 +34,7 @@ _HEADER = struct.Struct("<IIIII")
 # and a batch of 128 random reads 2-3 ms (group_size:1: 10 ms).
 WRITER_OPTIONS = "group_size:16,uncompressed"
 READER_OPTIONS = "readahead_buffer_size:0"  # random access, not a scan
-MAX_TOKENS = np.iinfo(np.uint16).max
+MAX_TOKENS = np.iinfo(np.uint16).max - 1  # + BOS/EOS still fits a uint16
 
 
 class Example(NamedTuple):
@@ -118,8 +118,9 @@ class StoredSplit:
   def __init__(self, directory: str, split: str):
     self.directory, self.name = directory, split
     lengths = np.load(lengths_path(directory, split))
-    self.source_lengths = lengths[:, 0].astype(np.int32)
-    self.target_lengths = lengths[:, 1].astype(np.int32)
+    # uint16, as stored: 4 bytes a pair in memory.
+    self.source_lengths = np.ascontiguousarray(lengths[:, 0])
+    self.target_lengths = np.ascontiguousarray(lengths[:, 1])
     self._source = None
 
   def __getstate__(self):
