@@ -174,8 +174,8 @@ def test_parallel_files_read_like_multi30k(tmp_path):
   config.data.path = directory
   config.data.tfds_data_dir = str(tmp_path / "data")
   m30k = translation.load(settings_lib.from_config(config).data)
-  assert parallel.dataset.startswith("parallel-") and m30k.dataset.startswith(
-      "multi30k-")
+  assert parallel.dataset.startswith("parallel_de-en_o")
+  assert m30k.dataset.startswith("multi30k_de-en_o")
   for name in ("validation", "test"):
     assert parallel.splits[name].source_text == m30k.splits[name].source_text
     assert parallel.splits[name].lines == m30k.splits[name].lines

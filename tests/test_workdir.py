@@ -125,7 +125,7 @@ def test_a_run_on_text_prepared_by_an_earlier_version_says_what_to_do(
   old = "multi30k_translation/de-en_oa3ee305e_df7335c4d6d:2.0.0"
   workdir_lib.check_or_write_dataset(workdir, old, is_text=True)
   os.makedirs(os.path.join(workdir, "checkpoints", "10"))
-  new = "multi30k-multi30k_de-en_o79c2908987_df7335c4d6d8b"
+  new = "multi30k_de-en_o79c2908987_df7335c4d6d8b"
   with pytest.raises(workdir_lib.WorkdirError,
                      match="earlier version of seq2seq_jax.*train in a new "
                      "--workdir"):

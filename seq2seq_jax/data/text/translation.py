@@ -222,25 +222,26 @@ def vocab_options(data) -> dict:
 
 
 def dataset_name(data) -> str:
-  """The store's content-hashed name: task, inputs, options, file bytes."""
+  """The store's content-hashed name: task, direction, options, file bytes.
+
+  Not the files' paths: moved data keeps its name (`evaluate --data_path`).
+  """
   validate(data)
   reading = {"task": data.task, "source": data.source_language,
              "target": data.target_language, "strict": data.strict,
              "min_words": data.min_words, "max_words": data.max_words}
-  inputs = input_files(data)
+  task = data.task
   if data.task == "tsv":
     reading.update(spec=repr(dataclasses.replace(_tsv_spec(data), path="")))
-    slug = os.path.basename(data.path)
-  elif data.task in ("multi30k", "parallel"):
-    slug = os.path.basename(os.path.normpath(data.path or data.train_prefix))
-  else:
-    slug = data.tfds_name
+  elif data.task == "tfds":
+    task = f"tfds-{builders.slug(data.tfds_name)}"
     reading.update(tfds=builders.tfds_identity(
         data.tfds_name, data.tfds_data_dir or None))
   options = preparation.options_hash(dict(reading, vocab=vocab_options(data)))
+  inputs = input_files(data)
   content = preparation.content_hash(inputs) if inputs else "tfds"
-  return (f"{data.task}-{builders.slug(slug)}_{data.source_language}-"
-          f"{data.target_language}_o{options}_d{content}")
+  return (f"{task}_{data.source_language}-{data.target_language}"
+          f"_o{options}_d{content}")
 
 
 def load(data, vocabularies: Optional[Tuple[Vocabulary, Vocabulary]] = None,
