@@ -120,10 +120,8 @@ def pipeline_batches_per_s(corpus: str, data_dir: str, batches: int) -> float:
   config.data.tfds_data_dir = data_dir
   s = settings.from_config(config)
   split = datasets.load(s.data).splits["train"]
-  stream = pipeline.TrainStream(
-      split, s.train.batch_size, s.seed, *pipeline.max_lengths(split),
-      s.data.reverse_source, s.data.pad_multiple, s.data.bucketing,
-      s.data.length_buckets)
+  stream = pipeline.train_stream(split, s.data, s.train, s.seed,
+                                 pipeline.max_lengths(split))
   started = time.perf_counter()
   for _ in loader.batches(stream, 0, batches):
     pass

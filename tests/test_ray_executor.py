@@ -310,15 +310,15 @@ def test_sigint_stops_every_trainer_with_exit_75_and_a_rerun_finishes(
   frozen = {}
 
   def freeze(trainers):
-    # Both trainers past their first checkpoint, so past installing their
-    # signal handler: SIGSTOP holds them there until the driver's SIGTERM
-    # is pending, so neither can finish first.
-    if len(trainers) == 2 and all(_checkpointed(d) for d in trainers):
-      for run_dir, p in trainers.items():
+    # Each trainer as soon as it is past its first checkpoint, so past
+    # installing its signal handler: SIGSTOP holds it there until the
+    # driver's SIGTERM is pending, so it cannot finish first (waiting for
+    # both before stopping either let a fast one train to its end).
+    for run_dir, p in trainers.items():
+      if run_dir not in frozen and _checkpointed(run_dir):
         p.send_signal(signal.SIGSTOP)
         frozen[run_dir] = p
-      return True
-    return False
+    return len(frozen) == 2
 
   with _Watch(root, freeze) as watch:
     deadline = time.monotonic() + 120

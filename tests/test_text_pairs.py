@@ -200,7 +200,8 @@ def test_real_file_splits_are_disjoint_by_source(source_language):
   pairs, _ = text_pairs.read_tsv_pairs(ENG_FRA)
   oriented = text_pairs.orient(pairs, source_language=source_language,
                                other_language="fr")
-  splits = splitting.split_pairs(oriented)
+  splits = {name: [oriented[i] for i in indices] for name, indices in
+            splitting.split_indices(oriented).items()}
   assert sum(len(v) for v in splits.values()) == len(pairs)
   where = collections.defaultdict(set)
   for name, split in splits.items():

@@ -311,6 +311,27 @@ class TokenBudgetStream:
                       self.reverse_source, rows.stop - rows.start)
 
 
+def train_stream(split: Split, data, train, seed: int, shapes: Tuple[int, int],
+                 row_multiple: int = 1):
+  """The training stream a run's settings ask for: batches of
+  `train.batch_size` sentences, or of `train.batch_tokens` tokens (rows a
+  multiple of `row_multiple`, e.g. the device count).
+
+  Args:
+    data, train: the run's DataSettings and TrainSettings.
+    shapes: (source_length, target_length), the longest padded lengths.
+  Raises ValueError for settings the data cannot satisfy.
+  """
+  if not train.batch_tokens:
+    return TrainStream(split, train.batch_size, seed, *shapes,
+                       data.reverse_source, data.pad_multiple, data.bucketing,
+                       data.length_buckets)
+  return TokenBudgetStream(
+      split, train.batch_tokens, seed, *shapes, data.reverse_source,
+      data.pad_multiple, row_multiple=row_multiple, bucketing=data.bucketing,
+      length_buckets=data.length_buckets)
+
+
 def eval_batches(split: Split, batch_size: int, source_length: int,
                  target_length: int, reverse_source: bool,
                  limit: int | None = None) -> Iterator[Batch]:

@@ -336,29 +336,20 @@ def _train_stream(s, split, shapes):
   Neither depends on the device count: the same step gets the same examples
   on 1 or N devices (a token-budget batch gains empty rows to split evenly).
   """
-  if not s.train.batch_tokens:
-    try:
-      stream = pipeline.TrainStream(
-          split, s.train.batch_size, s.seed, *shapes, s.data.reverse_source,
-          s.data.pad_multiple, s.data.bucketing, s.data.length_buckets)
-    except ValueError as e:
-      raise settings_lib.ConfigError(str(e)) from None
-    if s.data.bucketing == "quantile":
-      reporting.log("length buckets (padded lengths): source "
-                    f"{stream.boundaries[0].tolist()}, target "
-                    f"{stream.boundaries[1].tolist()}")
-    return stream
   try:
-    stream = pipeline.TokenBudgetStream(
-        split, s.train.batch_tokens, s.seed, *shapes, s.data.reverse_source,
-        s.data.pad_multiple, row_multiple=jax.device_count(),
-        bucketing=s.data.bucketing, length_buckets=s.data.length_buckets)
+    stream = pipeline.train_stream(split, s.data, s.train, s.seed, shapes,
+                                   row_multiple=jax.device_count())
   except ValueError as e:
     raise settings_lib.ConfigError(str(e)) from None
-  reporting.log("token-budget batches ((source, target) padded lengths: "
-                "rows): " + ", ".join(f"{shape}: {rows}" for shape, rows in
-                                      stream.shapes.items()) +
-                f"; {stream.batches_per_epoch} batches per epoch")
+  if s.train.batch_tokens:
+    reporting.log("token-budget batches ((source, target) padded lengths: "
+                  "rows): " + ", ".join(f"{shape}: {rows}" for shape, rows in
+                                        stream.shapes.items()) +
+                  f"; {stream.batches_per_epoch} batches per epoch")
+  elif s.data.bucketing == "quantile":
+    reporting.log("length buckets (padded lengths): source "
+                  f"{stream.boundaries[0].tolist()}, target "
+                  f"{stream.boundaries[1].tolist()}")
   return stream
 
 

@@ -47,7 +47,7 @@ def _split_index(source_text: str, bounds: Sequence[float]) -> int:
 
 def split_of(source_text: str, fractions: Sequence[float] = DEFAULT_FRACTIONS) -> str:
   """'train', 'validation' or 'test', a fixed function of a sentence: the
-  split of a group of pairs (`split_pairs`) is that of its smallest source."""
+  split of a group of pairs (`split_indices`) is that of its smallest source."""
   return SPLITS[_split_index(source_text, _bounds(fractions))]
 
 
@@ -82,13 +82,6 @@ def _groups(pairs: Sequence[Pair]) -> np.ndarray:
 def positions_of(sources: Sequence[str]) -> np.ndarray:
   """`_position` of each sentence (worker processes compute these)."""
   return np.fromiter(map(_position, sources), np.float64, len(sources))
-
-
-def split_pairs(pairs: Sequence[Pair],
-                fractions: Sequence[float] = DEFAULT_FRACTIONS) -> Dict[str, List[Pair]]:
-  """{split: [(source, target)]}, each split in input order (`split_indices`)."""
-  return {name: [pairs[i] for i in indices]
-          for name, indices in split_indices(pairs, fractions).items()}
 
 
 def split_indices(pairs: Sequence[Pair],
