@@ -24,11 +24,12 @@ once more with the cache their cold run filled (`scheme/warm`). With
 loader) runs the same config as arm `before`: `multiple` in this checkout
 reads the same batches from the token store, so their steady step times
 compare the input pipelines, and their losses show whether the batches
-are the same. Per run: command start -> the epoch's last step (imports,
-data loading, every compile: what an epoch costs), the sum of the step
-intervals after the first, and the median of the steps that compiled
-nothing (within 1.5x the fastest). Paired ratios are per round, then the
-median. The data is prepared before the first round (untimed). Run on an
+are the same: the median over steps and rounds of the ratio of each
+step's time to the same step's in `before` compares the input pipelines
+(the compiling steps are the same steps in both). Per run: command start
+-> the epoch's last step (imports, data loading, every compile: what an
+epoch costs), the sum of the step intervals after the first, and their
+median. Epoch ratios are paired per round, then the median. The data is prepared before the first round (untimed). Run on an
 idle machine.
 """
 import argparse
@@ -105,13 +106,10 @@ def timed_epoch(arm, repo, config_path, data_path, data_dir, steps, cache,
   run = corpus_scale.run_trainer(
       _train_command(config_path, data_path, data_dir, scheme, workdir),
       env, stop_after=steps, cwd=repo)
-  later = run["step_s"][1:] or [float("nan")]
-  steady = [s for s in later if s <= 1.5 * min(later)] or later
   result = {"to_epoch_end_s": run["first_step_s"] + sum(run["step_s"]),
             "steps_after_first_s": sum(run["step_s"]),
-            "steady_step_s": statistics.median(steady),
-            "compiling_steps": len(later) - len(steady),
-            "losses": _losses(workdir)}
+            "median_step_s": statistics.median(run["step_s"] or [float("nan")]),
+            "step_s": run["step_s"], "losses": _losses(workdir)}
   shutil.rmtree(workdir, ignore_errors=True)
   return result
 
@@ -138,8 +136,8 @@ def train_rounds(args, data_path, work, steps):
       results[arm].append(timed_epoch(arm, repo, args.config, data_path,
                                       data_dirs[repo], steps, cache, work))
       print(json.dumps({"round": r, "arm": arm, **{
-          k: v for k, v in results[arm][-1].items() if k != "losses"}}),
-            flush=True)
+          k: v for k, v in results[arm][-1].items()
+          if k not in ("losses", "step_s")}}), flush=True)
   return results
 
 
@@ -155,12 +153,14 @@ def _reversed_keeping_warm(arms):
 
 
 def summary(results):
-  """Per arm the median times; paired ratios against `before`."""
+  """Per arm the median times; paired ratios against `before`: of the epoch
+  per round, and of each step against the same step of `before` (for arms
+  with the same batches, the steps that compile are the same ones)."""
   out = {}
   for arm, runs in results.items():
     out[arm] = {k: statistics.median(r[k] for r in runs)
                 for k in ("to_epoch_end_s", "steps_after_first_s",
-                          "steady_step_s", "compiling_steps")}
+                          "median_step_s")}
   if "before" in results:
     before = results["before"]
     for arm, runs in results.items():
@@ -168,9 +168,10 @@ def summary(results):
         continue
       out[arm]["epoch_speedup_vs_before"] = statistics.median(
           b["to_epoch_end_s"] / a["to_epoch_end_s"] for a, b in zip(runs, before))
-      out[arm]["steady_step_ratio_vs_before"] = statistics.median(
-          a["steady_step_s"] / b["steady_step_s"] for a, b in zip(runs, before))
       if arm == "multiple":
+        out[arm]["step_time_ratio_vs_before"] = statistics.median(
+            x / y for a, b in zip(runs, before)
+            for x, y in zip(a["step_s"], b["step_s"]))
         out[arm]["max_loss_difference_vs_before"] = max(
             max(abs(x - y) for x, y in zip(a["losses"], b["losses"]))
             for a, b in zip(runs, before))
