@@ -20,17 +20,16 @@ With --train, trainers run one epoch each (--steps steps instead, if
 given), interleaved round by round (the order reversed every other round),
 each with an empty compilation cache of its own, and the --warm_schemes
 once more with the cache their cold run filled (`scheme/warm`). With
---before_repo, another checkout's trainer (e.g. the commit before the token store and Grain
-loader) runs the same config as arm `before`: `multiple` in this checkout
-reads the same batches from the token store, so their steady step times
-compare the input pipelines, and their losses show whether the batches
-are the same: the median over steps and rounds of the ratio of each
-step's time to the same step's in `before` compares the input pipelines
-(the compiling steps are the same steps in both). Per run: command start
--> the epoch's last step (imports, data loading, every compile: what an
-epoch costs), the sum of the step intervals after the first, and their
-median. Epoch ratios are paired per round, then the median. The data is prepared before the first round (untimed). Run on an
-idle machine.
+--before_repo, another checkout's trainer (e.g. the commit before the token
+store and Grain loader) runs the same config as arm `before`. `multiple` in
+this checkout reads the same batches (their losses show it), so the median
+over steps and rounds of each step's time over the same step's in `before`
+compares the input pipelines (the compiling steps are the same steps in
+both). Per run: command start -> the epoch's last step (imports, data
+loading, every compile: what an epoch costs), the sum of the step
+intervals after the first, and their median. Epoch ratios are paired per
+round, then the median. The data is prepared before the first round
+(untimed). Run on an idle machine.
 """
 import argparse
 import importlib
@@ -114,18 +113,19 @@ def timed_epoch(arm, repo, config_path, data_path, data_dir, steps, cache,
   return result
 
 
-def train_rounds(args, data_path, work, steps):
-  """{arm: [per-round results]} for the arms of --train."""
+def train_rounds(args, data_path, data_dir, work, steps):
+  """{arm: [per-round results]} for the arms of --train; DATA_DIR holds this
+  checkout's prepared data (`padding` prepared it)."""
   arms = [("before", args.before_repo)] if args.before_repo else []
   for scheme in args.schemes.split(","):
     arms.append((scheme, ROOT))
     if scheme in args.warm_schemes.split(","):
       arms.append((f"{scheme}/warm", ROOT))
-  data_dirs = {repo: os.path.join(work, f"data_{i}")
-               for i, repo in enumerate(sorted({repo for _, repo in arms}))}
-  for repo, data_dir in data_dirs.items():  # prepare the data, untimed
-    arm = "before" if repo != ROOT else args.schemes.split(",")[0]
-    timed_epoch(arm, repo, args.config, data_path, data_dir, 1,
+  data_dirs = {ROOT: data_dir}
+  if args.before_repo:  # its own data format, prepared untimed
+    data_dirs[args.before_repo] = os.path.join(work, "data_before")
+    timed_epoch("before", args.before_repo, args.config, data_path,
+                data_dirs[args.before_repo], 1,
                 os.path.join(work, "cache_prepare"), work)
   results = {arm: [] for arm, _ in arms}
   for r in range(args.rounds):
@@ -204,15 +204,15 @@ def main(argv=None) -> int:
     parser.error(f"--before_repo={args.before_repo} is not a seq2seq_jax "
                  "checkout")
   work = tempfile.mkdtemp(prefix="bucketing_")
+  data_dir = os.path.join(work, "data")
   results = {}
   try:
     for scheme in args.schemes.split(","):
-      results[scheme] = padding(args.config, data_path,
-                                os.path.join(work, "data_padding"), scheme)
+      results[scheme] = padding(args.config, data_path, data_dir, scheme)
       print(json.dumps({scheme: results[scheme]}), flush=True)
     if args.train:
       steps = args.steps or results[args.schemes.split(",")[0]]["batches"]
-      runs = train_rounds(args, data_path, work, steps)
+      runs = train_rounds(args, data_path, data_dir, work, steps)
       results = {"padding": results, "timed_steps": steps, "runs": runs,
                  "summary": summary(runs)}
       print(json.dumps(results["summary"], indent=1), flush=True)
