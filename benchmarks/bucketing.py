@@ -1,9 +1,10 @@
 """Length buckets against padding, compiled shapes and epoch time.
 
   python -m benchmarks.bucketing --data_path=../shared/data/multi30k \
-      [--config=configs/multi30k_attention.py] [--schemes=multiple,quantile] \
+      [--config=configs/multi30k_attention.py] \
+      [--schemes=multiple,quantile,fitted] \
       [--train [--before_repo=OLD_CHECKOUT] [--rounds=2] [--steps=N] \
-      [--warm_schemes=quantile]] \
+      [--warm_schemes=fitted]] \
       [--json=FILE]
 
 Question: how much of what the recurrences compute is padding under each
@@ -11,7 +12,8 @@ bucketing scheme, how many shapes does each compile, and what does an epoch
 take, compilation included?
 
 Method: for each scheme (`multiple`: the config's pad_multiple, chunks of 50
-batches; `quantile`: data.length_buckets quantile buckets), the training
+batches; `quantile`: data.length_buckets quantile buckets per side;
+`fitted`: data.batch_shapes fitted (source, target) shapes), the training
 stream's batches of one epoch, from the lengths alone: the fraction of the
 padded source and target positions that hold real tokens, and the distinct
 (source, target) shapes.
@@ -182,13 +184,13 @@ def main(argv=None) -> int:
   parser = argparse.ArgumentParser(prog="python -m benchmarks.bucketing")
   parser.add_argument("--data_path", required=True)
   parser.add_argument("--config", default="configs/multi30k_attention.py")
-  parser.add_argument("--schemes", default="multiple,quantile")
+  parser.add_argument("--schemes", default="multiple,quantile,fitted")
   parser.add_argument("--train", action="store_true",
                       help="also time one epoch per scheme, interleaved")
   parser.add_argument("--before_repo", default=None,
                       help="with --train, also time this checkout's trainer")
   parser.add_argument("--rounds", type=int, default=2)
-  parser.add_argument("--warm_schemes", default="quantile",
+  parser.add_argument("--warm_schemes", default="fitted",
                       help="with --train, the schemes also timed with the "
                       "compilation cache their cold run filled")
   parser.add_argument("--steps", type=int, default=0,

@@ -25,7 +25,7 @@ OPTIMIZERS = ("adam", "adamw")
 LR_SCHEDULES = ("constant", "cosine", "linear", "rsqrt")
 DTYPES = ("float32", "bfloat16")
 TYINGS = ("none", "decoder", "all")
-BUCKETINGS = ("quantile", "multiple")
+BUCKETINGS = ("fitted", "quantile", "multiple")
 
 
 def _tasks():
@@ -165,12 +165,17 @@ class DataSettings:
       "(naming the main reason)", check=between(0, 1),
       may_change_on_resume=True, absent_means=1.0)
   bucketing: str = option(
-      "quantile", "`quantile`: batches of similar source and target lengths, "
-      "each side padded up to a bucket boundary taken from the training "
-      "lengths' quantiles (`length_buckets`); `multiple`: sorted within "
-      "chunks of 50 batches, padded to a multiple of `pad_multiple` (0 = "
-      "unsorted, padded to the longest)", check=one_of(BUCKETINGS),
-      absent_means="multiple")
+      "fitted", "`fitted`: batches of similar source and target lengths, "
+      "padded to the first of `batch_shapes` (source, target) shapes fitted "
+      "to the training lengths that holds them; `quantile`: each side padded "
+      "up to a bucket boundary from that side's length quantiles "
+      "(`length_buckets`); `multiple`: sorted within chunks of 50 batches, "
+      "padded to a multiple of `pad_multiple` (0 = unsorted, padded to the "
+      "longest)", check=one_of(BUCKETINGS), absent_means="multiple")
+  batch_shapes: int = option(
+      14, "`fitted`: most (source, target) padded shapes, hence compiled "
+      "train steps (more: less padding, more compiles)", check=positive,
+      absent_means=14)
   length_buckets: int = option(
       6, "`quantile`: buckets per side between the quantiles of the training "
       "lengths (more: less padding, more compiled shapes)", check=positive,
@@ -194,7 +199,7 @@ class TrainSettings:
   batch_size: int = option(128, "sentences per batch", check=positive)
   batch_tokens: int = option(
       0, "> 0: batch by a token budget (rows x padded length), one shape per "
-      "`data.pad_multiple` bucket; `batch_size` is then unused",
+      "length bucket (`data.bucketing`); `batch_size` is then unused",
       check=at_least_zero("0 = batch by sentences"), absent_means=0)
   dtype: str = option(
       "float32", "compute dtype; `bfloat16` computes in bf16 (for GPU/TPU) "
@@ -370,10 +375,10 @@ def _check_training(s: Settings) -> None:
            "and target, so it needs one vocabulary: set "
            "--config.data.vocab.shared=True (or tie only the 'decoder')")
   t = s.train
-  _require(not t.batch_tokens or s.data.bucketing == "quantile"
+  _require(not t.batch_tokens or s.data.bucketing != "multiple"
            or s.data.pad_multiple > 0, "train.batch_tokens",
            "needs length buckets: set config.data.pad_multiple > 0 or "
-           "config.data.bucketing='quantile'")
+           "config.data.bucketing='fitted'")
   _require(not t.weight_decay or t.optimizer == "adamw", "train.weight_decay",
            f"applies to train.optimizer=adamw only (train.optimizer is "
            f"{t.optimizer!r}); set --config.train.optimizer=adamw or drop it")

@@ -12,7 +12,7 @@ def test_padding_counts_real_positions_of_one_epoch(tmp_path):
   data = tiny_multi30k(str(tmp_path / "data"))
   found = {scheme: bucketing.padding("configs/multi30k.py", data,
                                      str(tmp_path / "tfds"), scheme)
-           for scheme in ("multiple", "quantile")}
+           for scheme in ("multiple", "quantile", "fitted")}
   for result in found.values():
     # 300 pairs in batches of the config's 128 sentences.
     assert result["batches"] == 2
@@ -21,6 +21,7 @@ def test_padding_counts_real_positions_of_one_epoch(tmp_path):
   # Sentences of 3-6 words: multiples of 8 pad every source to 8 (7 words
   # and the end token at most), quantile buckets pad less.
   assert found["quantile"]["real_source"] > found["multiple"]["real_source"]
+  assert found["fitted"]["real_source"] > found["multiple"]["real_source"]
 
 
 def test_a_reversed_round_runs_each_warm_arm_after_its_cold_one():

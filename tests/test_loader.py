@@ -32,7 +32,7 @@ def _assert_same(batches, stream, steps, shard=(0, 1)):
   assert count == len(steps)
 
 
-@pytest.mark.parametrize("bucketing", ["quantile", "multiple"])
+@pytest.mark.parametrize("bucketing", ["fitted", "quantile", "multiple"])
 def test_the_loader_gives_the_streams_batches_from_any_step(bucketing):
   stream = pipeline.TrainStream(_split(), 8, 3, 19, 20, True, pad_multiple=4,
                                 bucketing=bucketing)

@@ -34,7 +34,7 @@ def test_default_config_is_locked():
     ("train.teacher_forcing", 1.5, "probability"),
     ("train.num_steps", 0, "train.num_steps"),
     ("train.batch_tokens", -1, "train.batch_tokens"),
-    ("data.bucketing", "sorted", "valid: multiple, quantile"),
+    ("data.bucketing", "sorted", "valid: fitted, multiple, quantile"),
     ("train.weight_decay", 0.01, "applies to train.optimizer=adamw only"),
     ("train.label_smoothing", 1.0, r"must be in \[0, 1\)"),
     ("decode.max_length", -1, "decode.max_length"),

@@ -125,11 +125,81 @@ def quantile_boundaries(lengths: np.ndarray, buckets: int,
   return np.asarray(bounds, np.int64)
 
 
+def fitted_shapes(source: np.ndarray, target: np.ndarray,
+                  count: int) -> np.ndarray:
+  """A chain of at most `count` padded (source, target) shapes for these
+  lengths, fitted so that padding each pair to the first shape that holds it
+  costs the fewest padded positions (source + target).
+
+  The shapes grow on both sides along the chain and the last one holds the
+  longest pair, so a batch of pairs from several shapes fits the largest of
+  their shapes, and a step compiles at most `count` shapes. Search: each
+  side's quantiles as the start, then coordinate descent over the shapes'
+  lengths on the (source, target) length histogram (cheap at any corpus size).
+  On Multi30k, 12 shapes leave 91% of the positions real tokens, where
+  `quantile_boundaries` needs 34 shapes for as much.
+
+  Returns:
+    int64 [shapes, 2], sorted, no duplicates.
+  """
+  source = np.asarray(source, np.int64)
+  target = np.asarray(target, np.int64)
+  longest = np.array([source.max(), target.max()])
+  histogram = np.bincount(source * (longest[1] + 1) + target)
+  keys = np.flatnonzero(histogram)
+  pairs = np.stack(np.divmod(keys, longest[1] + 1), 1)
+  counts = histogram[keys]
+
+  def quantiles(side):
+    values = np.bincount(pairs[:, side], weights=counts)
+    share = np.cumsum(values) / counts.sum()
+    return np.searchsorted(share, np.arange(1, count) / count)
+
+  chain = np.vstack([np.stack([quantiles(0), quantiles(1)], 1).reshape(-1, 2),
+                     longest[None]])
+  chain = np.minimum(np.maximum.accumulate(chain, axis=0), longest)
+
+  def cost(chain):
+    # The first shape holding a pair: the chain is sorted on both sides.
+    first = np.maximum(np.searchsorted(chain[:, 0], pairs[:, 0]),
+                       np.searchsorted(chain[:, 1], pairs[:, 1]))
+    return int((counts * chain[first].sum(1)).sum())
+
+  best = cost(chain)
+  for _ in range(20):  # passes; a pass without a gain ends the search
+    improved = False
+    for k in range(len(chain) - 1):
+      for side in (0, 1):
+        low = chain[k - 1, side] if k else 1
+        for value in np.unique(pairs[:, side]):
+          if not low <= value <= chain[k + 1, side] or value == chain[k, side]:
+            continue
+          trial = chain.copy()
+          trial[k, side] = value
+          trial_cost = cost(trial)
+          if trial_cost < best:
+            chain, best, improved = trial, trial_cost, True
+    if not improved:
+      break
+  return np.unique(chain, axis=0)
+
+
+def _first_holding(shapes: np.ndarray, source: np.ndarray,
+                   target: np.ndarray) -> np.ndarray:
+  """Index of the first of a chain of `fitted_shapes` that holds each pair."""
+  return np.maximum(np.searchsorted(shapes[:, 0], source),
+                    np.searchsorted(shapes[:, 1], target))
+
+
 class TrainStream:
   """Shuffled training batches of `batch_size` sentences, indexed by step
   (see the module docstring).
 
   Bucketing (`bucketing`):
+  * 'fitted': `batch_shapes` (source, target) shapes from `fitted_shapes`;
+    every SORT_POOL batches of the epoch's permutation are sorted by (first
+    shape that holds the pair, length) and cut into batches, each padded to
+    the largest shape among its pairs, and the batch order is shuffled.
   * 'quantile': each side's padded length is the next of its
     `quantile_boundaries`; every SORT_POOL batches of the epoch's permutation
     are sorted by (source bucket, target bucket, length) and cut into
@@ -148,7 +218,7 @@ class TrainStream:
   def __init__(self, split: Split, batch_size: int, seed: int,
                source_length: int, target_length: int, reverse_source: bool,
                pad_multiple: int = 0, bucketing: str = "multiple",
-               length_buckets: int = 6):
+               length_buckets: int = 6, batch_shapes: int = 14):
     if len(split) < batch_size:
       raise ValueError(f"training split has {len(split)} examples, fewer than "
                        f"config.train.batch_size={batch_size}")
@@ -162,6 +232,10 @@ class TrainStream:
     self.batches_per_epoch = len(split) // batch_size  # drop the remainder
     self._source = np.asarray(split.source_lengths, np.int32)
     self._target = np.asarray(split.target_lengths, np.int32) + 1  # BOS/EOS
+    if bucketing == "fitted":
+      self.fitted = fitted_shapes(self._source, self._target, batch_shapes)
+      self._shape_of = _first_holding(self.fitted, self._source,
+                                      self._target).astype(np.int32)
     if bucketing == "quantile":
       self.boundaries = (quantile_boundaries(self._source, length_buckets),
                          quantile_boundaries(self._target, length_buckets))
@@ -174,6 +248,9 @@ class TrainStream:
     self._epoch, self._batches = None, None
 
   def _sorted(self, part: np.ndarray) -> np.ndarray:
+    if self.bucketing == "fitted":
+      return part[np.lexsort((self._source[part] + self._target[part],
+                              self._shape_of[part]))]
     if self.bucketing == "quantile":
       return part[np.lexsort((self._source[part] + self._target[part],
                               self._buckets[1][part], self._buckets[0][part]))]
@@ -186,9 +263,9 @@ class TrainStream:
       rng = np.random.default_rng([self.seed, epoch])
       order = rng.permutation(len(self.split)).astype(np.int32)
       order = order[:self.batches_per_epoch * self.batch_size]
-      if self.bucketing == "quantile" or self.pad_multiple:
-        pool = (self.SORT_POOL if self.bucketing == "quantile"
-                else self.BUCKET_CHUNK) * self.batch_size
+      if self.bucketing != "multiple" or self.pad_multiple:
+        pool = (self.BUCKET_CHUNK if self.bucketing == "multiple"
+                else self.SORT_POOL) * self.batch_size
         order = np.concatenate([
             self._sorted(part)
             for part in np.split(order, range(pool, len(order), pool))])
@@ -202,6 +279,8 @@ class TrainStream:
   def padded_shape(self, indices: np.ndarray) -> Tuple[int, int]:
     """(source, target) padded lengths of a batch of these examples."""
     source_length, target_length = self.shape
+    if self.bucketing == "fitted":
+      return tuple(int(n) for n in self.fitted[self._shape_of[indices].max()])
     if self.bucketing == "quantile":
       return (int(self.boundaries[0][self._buckets[0][indices].max()]),
               int(self.boundaries[1][self._buckets[1][indices].max()]))
@@ -227,7 +306,8 @@ class TokenBudgetStream:
   Each example falls in a bucket with a padded shape (S, T): with
   `bucketing='multiple'` both are its longer side (target with BOS/EOS)
   rounded up to `pad_multiple`; with 'quantile' each side is rounded up to
-  its own `quantile_boundaries`. A batch of bucket (S, T) has
+  its own `quantile_boundaries`; with 'fitted' a pair's shape is the first
+  of `fitted_shapes` that holds it. A batch of bucket (S, T) has
   rows = batch_tokens // max(S, T). Short sentences thus come
   in big batches and long ones in small batches, so every step costs about the
   same, and there is one compiled shape per bucket. With `row_multiple` (the
@@ -243,14 +323,18 @@ class TokenBudgetStream:
   def __init__(self, split: Split, batch_tokens: int, seed: int,
                source_length: int, target_length: int, reverse_source: bool,
                pad_multiple: int, row_multiple: int = 1,
-               bucketing: str = "multiple", length_buckets: int = 6):
+               bucketing: str = "multiple", length_buckets: int = 6,
+               batch_shapes: int = 14):
     self.split = split
     self.seed = seed
     self.reverse_source = reverse_source
     self.row_multiple = row_multiple
     source = np.asarray(split.source_lengths, np.int64)
     target = np.asarray(split.target_lengths, np.int64) + 1
-    if bucketing == "quantile":
+    if bucketing == "fitted":
+      fitted = fitted_shapes(source, target, batch_shapes)
+      shapes = fitted[_first_holding(fitted, source, target)]
+    elif bucketing == "quantile":
       bounds = (quantile_boundaries(source, length_buckets),
                 quantile_boundaries(target, length_buckets))
       shapes = np.stack([bounds[0][np.searchsorted(bounds[0], source)],
@@ -325,11 +409,11 @@ def train_stream(split: Split, data, train, seed: int, shapes: Tuple[int, int],
   if not train.batch_tokens:
     return TrainStream(split, train.batch_size, seed, *shapes,
                        data.reverse_source, data.pad_multiple, data.bucketing,
-                       data.length_buckets)
+                       data.length_buckets, data.batch_shapes)
   return TokenBudgetStream(
       split, train.batch_tokens, seed, *shapes, data.reverse_source,
       data.pad_multiple, row_multiple=row_multiple, bucketing=data.bucketing,
-      length_buckets=data.length_buckets)
+      length_buckets=data.length_buckets, batch_shapes=data.batch_shapes)
 
 
 def eval_batches(split: Split, batch_size: int, source_length: int,

@@ -346,6 +346,10 @@ def _train_stream(s, split, shapes):
                   "rows): " + ", ".join(f"{shape}: {rows}" for shape, rows in
                                         stream.shapes.items()) +
                   f"; {stream.batches_per_epoch} batches per epoch")
+  elif s.data.bucketing == "fitted":
+    reporting.log("batch shapes ((source, target) padded lengths): "
+                  + ", ".join(str(tuple(shape)) for shape in
+                              stream.fitted.tolist()))
   elif s.data.bucketing == "quantile":
     reporting.log("length buckets (padded lengths): source "
                   f"{stream.boundaries[0].tolist()}, target "
