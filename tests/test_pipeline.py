@@ -178,60 +178,6 @@ def test_token_budget_too_small_for_the_longest_bucket_is_an_error():
                                False, 8)
 
 
-def test_quantile_boundaries_follow_the_lengths_then_grow_to_the_longest():
-  lengths = np.arange(1, 101)  # 1 .. 100, uniform
-  np.testing.assert_array_equal(pipeline.quantile_boundaries(lengths, 4),
-                                [26, 51, 76, 99, 100])
-  # A long tail steps up by 30% rather than padding to the longest at once.
-  tail = np.concatenate([np.full(90, 10), np.arange(11, 61)])
-  np.testing.assert_array_equal(pipeline.quantile_boundaries(tail, 2),
-                                [10, 13, 17, 23, 30, 39, 51, 60])
-  np.testing.assert_array_equal(pipeline.quantile_boundaries([3, 3, 3], 6), [3])
-  np.testing.assert_array_equal(pipeline.quantile_boundaries([5, 9], 1), [9])
-
-
-def _translation_lengths(n, seed=0):
-  """Source lengths 1-40 and target lengths that follow them, as in a
-  translation corpus."""
-  rng = np.random.default_rng(seed)
-  source = np.minimum(rng.geometric(0.08, n), 40)
-  target = np.clip(source + rng.integers(-3, 4, n), 1, 45)
-  return source, target
-
-
-def test_fitted_shapes_form_a_chain_that_holds_every_pair():
-  source, target = _translation_lengths(5_000)
-  shapes = pipeline.fitted_shapes(source, target, 6)
-  assert 2 <= len(shapes) <= 6
-  assert (np.diff(shapes, axis=0) >= 0).all()  # both sides grow
-  np.testing.assert_array_equal(shapes[-1], [source.max(), target.max()])
-  first = pipeline._first_holding(shapes, source, target)  # pylint: disable=protected-access
-  assert (shapes[first, 0] >= source).all() and (shapes[first, 1] >= target).all()
-  # The first holding shape is the smallest in the chain that holds a pair.
-  earlier = first > 0
-  assert ((shapes[first[earlier] - 1, 0] < source[earlier])
-          | (shapes[first[earlier] - 1, 1] < target[earlier])).all()
-  np.testing.assert_array_equal(shapes, pipeline.fitted_shapes(source, target, 6))
-  np.testing.assert_array_equal(pipeline.fitted_shapes(source, target, 1),
-                                [[source.max(), target.max()]])
-
-
-def test_fitted_shapes_pad_less_than_quantile_buckets_with_as_many_shapes():
-  source, target = _translation_lengths(5_000, seed=1)
-  bounds = [pipeline.quantile_boundaries(lengths, 4)
-            for lengths in (source, target)]
-  quantile = np.stack([b[np.searchsorted(b, lengths)]
-                       for b, lengths in zip(bounds, (source, target))], 1)
-  count = len(np.unique(quantile, axis=0))
-  padded = []
-  for shapes in (count // 2, count):
-    shapes = pipeline.fitted_shapes(source, target, shapes)
-    padded.append(shapes[pipeline._first_holding(shapes, source, target)].sum())  # pylint: disable=protected-access
-  assert padded[1] < padded[0]  # more shapes, less padding
-  assert padded[1] < 0.95 * quantile.sum()
-  assert padded[0] < quantile.sum()  # with half the shapes, still less
-
-
 def test_fitted_batches_cover_the_epoch_in_the_fitted_shapes():
   split = _random_split(2_000, longest=40)
   stream = pipeline.TrainStream(split, 16, seed=5, source_length=39,
@@ -261,7 +207,8 @@ def test_fitted_token_budget_batches_use_the_fitted_shapes():
   for step in range(stream.batches_per_epoch):
     batch = stream.batch(step)
     rows, source_length = batch["source"].shape
-    assert stream.shapes[(source_length, batch["target_inputs"].shape[1])] == rows
+    target_length = batch["target_inputs"].shape[1]
+    assert stream.shapes[(source_length, target_length)] == rows
     seen += _first_token_signature(batch)
   assert len(seen) == 400
 

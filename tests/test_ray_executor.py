@@ -6,18 +6,14 @@ test_ray_listens_on_loopback_only and the failing-run test check both. The
 study is experiments/tiny with 30 steps instead of 10 (four smoke runs,
 sharing one TFDS dir and one compilation cache).
 """
-import ipaddress
 import os
 import re
 import shutil
 import signal
 import socket
-import subprocess
 import sys
-import threading
 import time
 
-import psutil
 import pytest
 
 from experiments import progress
@@ -27,6 +23,7 @@ from experiments import report
 from experiments import run as run_lib
 from experiments import runner
 from experiments import study as study_lib
+from tests import ray_helpers
 from tests.conftest import ROOT
 
 # Before Ray is imported: it reads them at import time (FACTS.md, Ray).
@@ -51,7 +48,6 @@ def _tiny_spec(steps=30):
 SPEC = _tiny_spec()
 assert "SEEDS = [0, 1]" in SPEC and '["lstm", "gru"]' in SPEC
 WALL_LINE = re.compile(rb"^Training wall time: .*\n", re.M)
-TRAINER = "seq2seq_jax.train"
 
 
 def _write_study(directory, spec):
@@ -84,50 +80,21 @@ def env(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def cluster():
-  """Two Ray nodes of one CPU each, on 127.0.0.1."""
+  """Two Ray nodes of one CPU each, on 127.0.0.1. Ray's handlers for
+  SIGTERM and SIGINT in this process are undone afterwards, for the tests
+  that run after these in the same process."""
+  handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
   nodes = cluster_utils.Cluster(initialize_head=True, head_node_args=dict(
       num_cpus=1, node_ip_address="127.0.0.1", include_dashboard=False))
   nodes.add_node(num_cpus=1, node_ip_address="127.0.0.1")
   yield nodes
   nodes.shutdown()
   deadline = time.monotonic() + 30
-  while _ray_processes() and time.monotonic() < deadline:
+  while ray_helpers.ray_processes() and time.monotonic() < deadline:
     time.sleep(0.2)
-  assert not _ray_processes(), _ray_processes()
-
-
-def _ray_processes():
-  """This process's descendants that are Ray's."""
-  found = []
-  for p in psutil.Process().children(recursive=True):
-    try:
-      if p.name() in ("raylet", "gcs_server") or p.name().startswith("ray::"):
-        found.append((p.pid, p.name()))
-    except psutil.NoSuchProcess:
-      continue
-  return found
-
-
-def _driver(study, root, out, env, tfds_dir, *args):
-  """Starts `experiments.run` on the study; returns the Popen (output in
-  files beside ROOT, read by _finish)."""
-  os.makedirs(root, exist_ok=True)
-  argv = [sys.executable, "-m", "experiments.run", str(study), f"--root={root}",
-          f"--out={out}", *args, f"--config.data.tfds_data_dir={tfds_dir}"]
-  with open(f"{root}.out", "w") as stdout, open(f"{root}.err", "w") as stderr:
-    return subprocess.Popen(argv, cwd=ROOT, env=env, stdout=stdout,
-                            stderr=stderr)
-
-
-def _finish(process, root, timeout=300):
-  try:
-    process.wait(timeout=timeout)
-  except subprocess.TimeoutExpired:  # SIGTERM: it stops its trainers
-    process.terminate()
-    process.wait(timeout=120)
-    raise
-  with open(f"{root}.out") as stdout, open(f"{root}.err") as stderr:
-    return process.returncode, stdout.read(), stderr.read()
+  assert not ray_helpers.ray_processes(), ray_helpers.ray_processes()
+  for number, handler in handlers.items():
+    signal.signal(number, handler)
 
 
 def _tables(out, root):
@@ -144,8 +111,8 @@ def _tables(out, root):
 def local_runs(study, env, tfds_dir, tmp_path_factory):
   """The study through the local executor: its ROOT and OUT."""
   base = tmp_path_factory.mktemp("local")
-  code, stdout, stderr = _finish(_driver(study, base / "runs", base / "out",
-                                         env, tfds_dir), base / "runs")
+  code, stdout, stderr = ray_helpers.finish(ray_helpers.driver(
+      study, base / "runs", base / "out", env, tfds_dir), base / "runs")
   assert code == 0, stdout + stderr
   assert b"Training wall time" in (base / "out" / "results.md").read_bytes()
   return base / "runs", base / "out"
@@ -172,64 +139,11 @@ def seed_0_reference(seed_0, local_runs, tmp_path_factory):
   return tables
 
 
-def _trainers(root):
-  """The live trainer processes whose workdir is under ROOT, by workdir."""
-  found = {}
-  for p in psutil.process_iter(["cmdline", "status"]):
-    cmdline = p.info["cmdline"] or []
-    if TRAINER in cmdline and p.info["status"] != psutil.STATUS_ZOMBIE:
-      for arg in cmdline:
-        if arg.startswith(f"--workdir={root}{os.sep}"):
-          found[arg.split("=", 1)[1]] = p
-  return found
-
-
-class _Watch(threading.Thread):
-  """Polls ROOT's trainers every 0.1 s: the most alive at once, and `act`
-  called with them until it returns True. (A scan takes about 8 ms of CPU;
-  a trainer lives for seconds, its imports alone taking 3.)"""
-
-  def __init__(self, root, act=lambda trainers: True):
-    super().__init__(daemon=True)
-    self.root, self.act = root, act
-    self.most, self.acted, self.done = 0, False, threading.Event()
-
-  def run(self):
-    while not self.done.is_set():
-      trainers = _trainers(self.root)
-      self.most = max(self.most, len(trainers))
-      if not self.acted:
-        self.acted = bool(self.act(trainers))
-      time.sleep(0.1)
-
-  def __enter__(self):
-    self.start()
-    return self
-
-  def __exit__(self, *exc):
-    self.done.set()
-    self.join()
-
-
-def _checkpointed(run_dir, step=10):
-  return os.path.isdir(os.path.join(run_dir, "checkpoints", str(step)))
-
-
-def _read(path):
-  with open(path, encoding="utf-8", errors="replace") as f:
-    return f.read()
-
-
-def _starts(run_dir):
-  return int(re.search(r'"starts": (\d+)', _read(
-      os.path.join(run_dir, runner.WALL_FILE))).group(1))
-
-
 def test_two_loopback_nodes_give_the_local_tables_two_runs_at_a_time(
     study, env, cluster, reference, tmp_path):
   # A fresh TFDS dir: the first two runs prepare the dataset at once.
-  with _Watch(tmp_path / "runs") as watch:
-    code, stdout, stderr = _finish(_driver(
+  with ray_helpers.Watch(tmp_path / "runs") as watch:
+    code, stdout, stderr = ray_helpers.finish(ray_helpers.driver(
         study, tmp_path / "runs", tmp_path / "out", env, tmp_path / "tfds",
         "--executor=ray", f"--ray_address={cluster.address}",
         "--cpus_per_run=1"), tmp_path / "runs")
@@ -253,15 +167,15 @@ def test_a_killed_trainer_and_a_killed_worker_are_retried_from_checkpoints(
   def kill(trainers):  # once each has its step-10 checkpoint
     for run_dir, target in ((str(lstm), "trainer"), (str(gru), "worker")):
       if (run_dir not in killed and run_dir in trainers and
-          _checkpointed(run_dir)):
+          ray_helpers.checkpointed(run_dir)):
         trainer = trainers[run_dir]
         (trainer if target == "trainer" else trainer.parent()).send_signal(
             signal.SIGKILL)
-        killed[run_dir] = _seconds_until_dead(trainer)
+        killed[run_dir] = ray_helpers.seconds_until_dead(trainer)
     return len(killed) == 2
 
-  with _Watch(root, kill) as watch:
-    code, stdout, stderr = _finish(_driver(
+  with ray_helpers.Watch(root, kill) as watch:
+    code, stdout, stderr = ray_helpers.finish(ray_helpers.driver(
         seed_0, root, tmp_path / "out", env, tfds_dir, "--executor=ray",
         f"--ray_address={cluster.address}"), root)
   assert code == 0, stdout + stderr
@@ -271,42 +185,20 @@ def test_a_killed_trainer_and_a_killed_worker_are_retried_from_checkpoints(
   assert ("[2/2] cell=gru seed 0: its Ray worker or node died "
           "(WorkerCrashedError); retry 1 of at most 3") in stdout
   for run_dir in (lstm, gru):
-    assert _starts(run_dir) == 2
-    assert re.search(r"resumed from step [12]0 ", _read(run_dir / "train.log"))
+    assert ray_helpers.starts(run_dir) == 2
+    assert re.search(r"resumed from step [12]0 ",
+                     ray_helpers.read(run_dir / "train.log"))
   # The trainer whose worker died died with it (PR_SET_PDEATHSIG), not a
   # second later when Ray cleans up after the worker.
   assert killed[str(gru)] < 0.5, killed
   assert _tables(tmp_path / "out", root) == seed_0_reference
 
 
-def _seconds_until_dead(process, timeout=10.0):
-  start = time.monotonic()
-  while time.monotonic() - start < timeout:
-    try:
-      if process.status() == psutil.STATUS_ZOMBIE:
-        break
-    except psutil.NoSuchProcess:
-      break
-    time.sleep(0.005)
-  return time.monotonic() - start
-
-
-def _pending_signals(pid):
-  """The signals pending for process PID (Linux /proc)."""
-  status = _read(f"/proc/{pid}/status")
-  bits = (int(re.search(rf"^{field}:\s*([0-9a-f]+)", status, re.M).group(1), 16)
-          for field in ("SigPnd", "ShdPnd"))
-  mask = 0
-  for b in bits:
-    mask |= b
-  return {s for s in signal.Signals if mask & (1 << (s - 1))}
-
-
 def test_sigint_stops_every_trainer_with_exit_75_and_a_rerun_finishes(
     seed_0, env, cluster, seed_0_reference, tfds_dir, tmp_path):
   root, out = tmp_path / "runs", tmp_path / "out"
   args = ("--executor=ray", f"--ray_address={cluster.address}")
-  driver = _driver(seed_0, root, out, env, tfds_dir, *args)
+  driver = ray_helpers.driver(seed_0, root, out, env, tfds_dir, *args)
   frozen = {}
 
   def freeze(trainers):
@@ -315,12 +207,12 @@ def test_sigint_stops_every_trainer_with_exit_75_and_a_rerun_finishes(
     # driver's SIGTERM is pending, so it cannot finish first (waiting for
     # both before stopping either let a fast one train to its end).
     for run_dir, p in trainers.items():
-      if run_dir not in frozen and _checkpointed(run_dir):
+      if run_dir not in frozen and ray_helpers.checkpointed(run_dir):
         p.send_signal(signal.SIGSTOP)
         frozen[run_dir] = p
     return len(frozen) == 2
 
-  with _Watch(root, freeze) as watch:
+  with ray_helpers.Watch(root, freeze) as watch:
     deadline = time.monotonic() + 120
     while not watch.acted and time.monotonic() < deadline:
       time.sleep(0.05)
@@ -328,47 +220,27 @@ def test_sigint_stops_every_trainer_with_exit_75_and_a_rerun_finishes(
   driver.send_signal(signal.SIGINT)
   deadline = time.monotonic() + 60
   while time.monotonic() < deadline and not all(
-      signal.SIGTERM in _pending_signals(p.pid) for p in frozen.values()):
+      signal.SIGTERM in ray_helpers.pending_signals(p.pid)
+      for p in frozen.values()):
     time.sleep(0.05)
   for p in frozen.values():
     p.send_signal(signal.SIGCONT)
-  code, stdout, stderr = _finish(driver, root)
+  code, stdout, stderr = ray_helpers.finish(driver, root)
   assert code == runner.PREEMPTED_EXIT_CODE, stdout + stderr
   assert "SIGINT: stopping; SIGTERM to 2 running trainer(s)" in stdout
   for run_dir in frozen:  # each checkpointed, then exited 75 (seq2seq_jax.cli)
-    assert "preempted: checkpoint written at step" in _read(
+    assert "preempted: checkpoint written at step" in ray_helpers.read(
         os.path.join(run_dir, runner.LOG_FILE))
-    assert _starts(run_dir) == 1 and not runner.is_finished(run_dir)
+    assert ray_helpers.starts(run_dir) == 1 and not runner.is_finished(run_dir)
   assert stdout.count(": stopped\n") == 2 and "preempted: SIGINT" in stderr
 
-  code, stdout, stderr = _finish(_driver(seed_0, root, out, env, tfds_dir,
-                                         *args), root)
+  code, stdout, stderr = ray_helpers.finish(ray_helpers.driver(
+      seed_0, root, out, env, tfds_dir, *args), root)
   assert code == 0, stdout + stderr
   for run_dir in frozen:
-    assert "resumed from step" in _read(os.path.join(run_dir, runner.LOG_FILE))
+    assert "resumed from step" in ray_helpers.read(
+        os.path.join(run_dir, runner.LOG_FILE))
   assert _tables(out, root) == seed_0_reference
-
-
-def _listening(pid):
-  """(process name, address) of every TCP socket that PID's descendants
-  listen on, and every UDP socket they have bound."""
-  found = set()
-  for p in psutil.Process(pid).children(recursive=True):
-    try:
-      name = p.name()
-      for c in p.net_connections(kind="inet"):
-        if c.status == psutil.CONN_LISTEN or (c.type == socket.SOCK_DGRAM
-                                              and not c.raddr):
-          found.add((name, c.laddr.ip))
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-      continue
-  return found
-
-
-def _loopback(ip):
-  address = ipaddress.ip_address(ip.split("%")[0])
-  mapped = getattr(address, "ipv4_mapped", None)
-  return (mapped or address).is_loopback
 
 
 def test_a_failing_run_is_reported_not_retried_and_the_others_finish(
@@ -382,28 +254,29 @@ def test_a_failing_run_is_reported_not_retried_and_the_others_finish(
   root = tmp_path / "runs"
   seen = set()
   # An empty --ray_address: the driver starts its own Ray instance.
-  driver = _driver(study, root, tmp_path / "out", env, tfds_dir,
+  driver = ray_helpers.driver(study, root, tmp_path / "out", env, tfds_dir,
                    "--executor=ray")
   while driver.poll() is None:
-    seen |= _listening(driver.pid)
+    seen |= ray_helpers.listening(driver.pid)
     time.sleep(0.2)
-  code, stdout, stderr = _finish(driver, root)
+  code, stdout, stderr = ray_helpers.finish(driver, root)
   assert code == 1, stdout + stderr
   assert "[1/2] cell=lstm seed 0: finished in " in stdout
   assert "[2/2] cell=nope seed 0: trainer exited with code 2" in stderr
   assert "model.cell" in stderr.split("trainer exited with code 2")[1]  # tail
-  assert "retry" not in stdout and _starts(root / "cell=nope" / "seed_0") == 1
+  assert "retry" not in stdout
+  assert ray_helpers.starts(root / "cell=nope" / "seed_0") == 1
   assert "1 run(s) failed: [2/2] cell=nope seed 0" in stderr
   assert not (tmp_path / "out" / "results.md").exists()
   # The driver's own instance listened on the loopback interface alone.
   assert {"gcs_server", "raylet"} <= {name for name, _ in seen}, seen
-  assert all(_loopback(ip) for _, ip in seen), seen
+  assert all(ray_helpers.loopback(ip) for _, ip in seen), seen
 
 
 def test_ray_listens_on_loopback_only(cluster):
-  seen = _listening(os.getpid())
+  seen = ray_helpers.listening(os.getpid())
   assert {"gcs_server", "raylet"} <= {name for name, _ in seen}, seen
-  assert all(_loopback(ip) for _, ip in seen), seen
+  assert all(ray_helpers.loopback(ip) for _, ip in seen), seen
   assert {n.node_ip_address for n in cluster.list_all_nodes()} == {"127.0.0.1"}
 
 
@@ -463,7 +336,7 @@ def test_only_the_ray_executor_imports_ray():
     for directory, _, names in os.walk(os.path.join(ROOT, package)):
       for name in names:
         if name.endswith(".py") and name not in allowed:
-          text = _read(os.path.join(directory, name))
+          text = ray_helpers.read(os.path.join(directory, name))
           assert not re.search(r"^\s*(import ray|from ray)\b", text, re.M), name
 
 

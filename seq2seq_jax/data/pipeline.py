@@ -20,6 +20,8 @@ from absl import logging
 import numpy as np
 
 from seq2seq_jax.data.corpus import Split
+from seq2seq_jax.data.length_buckets import (fitted_shapes, first_holding,
+                                             quantile_boundaries, round_up)
 from seq2seq_jax.data.vocabulary import BOS_ID, EOS_ID, PAD_ID
 
 Batch = Dict[str, np.ndarray]
@@ -103,94 +105,6 @@ def shard_rows(global_rows: int, shard: Shard) -> slice:
   return slice(index * per_process, (index + 1) * per_process)
 
 
-def round_up(length: int, multiple: int) -> int:
-  return -(-length // multiple) * multiple
-
-
-def quantile_boundaries(lengths: np.ndarray, buckets: int,
-                        growth: float = 1.3) -> np.ndarray:
-  """Padded lengths for one side: the `buckets`-quantiles of `lengths`, then
-  steps of `growth` above the last one up to the longest, so the long tail
-  pads to a nearby length rather than to the longest example.
-
-  E.g. Multi30k's German sides, 6 buckets: [9, 10, 12, 14, 16, 21, 28, 37, 45].
-  """
-  lengths = np.asarray(lengths)
-  quantiles = np.percentile(lengths, np.linspace(0, 100, buckets + 1)[1:-1])
-  longest = int(lengths.max())
-  bounds = sorted({int(np.ceil(q)) for q in quantiles}) or [longest]
-  while bounds[-1] < longest:
-    bounds.append(max(bounds[-1] + 1, int(np.ceil(bounds[-1] * growth))))
-  bounds[-1] = longest
-  return np.asarray(bounds, np.int64)
-
-
-def fitted_shapes(source: np.ndarray, target: np.ndarray,
-                  count: int) -> np.ndarray:
-  """A chain of at most `count` padded (source, target) shapes for these
-  lengths, fitted so that padding each pair to the first shape that holds it
-  costs the fewest padded positions (source + target).
-
-  The shapes grow on both sides along the chain and the last one holds the
-  longest pair, so a batch of pairs from several shapes fits the largest of
-  their shapes, and a step compiles at most `count` shapes. Search: each
-  side's quantiles as the start, then coordinate descent over the shapes'
-  lengths on the (source, target) length histogram (cheap at any corpus size).
-  On Multi30k, 12 shapes leave 91% of the positions real tokens, where
-  `quantile_boundaries` needs 34 shapes for as much.
-
-  Returns:
-    int64 [shapes, 2], sorted, no duplicates.
-  """
-  source = np.asarray(source, np.int64)
-  target = np.asarray(target, np.int64)
-  longest = np.array([source.max(), target.max()])
-  histogram = np.bincount(source * (longest[1] + 1) + target)
-  keys = np.flatnonzero(histogram)
-  pairs = np.stack(np.divmod(keys, longest[1] + 1), 1)
-  counts = histogram[keys]
-
-  def quantiles(side):
-    values = np.bincount(pairs[:, side], weights=counts)
-    share = np.cumsum(values) / counts.sum()
-    return np.searchsorted(share, np.arange(1, count) / count)
-
-  chain = np.vstack([np.stack([quantiles(0), quantiles(1)], 1).reshape(-1, 2),
-                     longest[None]])
-  chain = np.minimum(np.maximum.accumulate(chain, axis=0), longest)
-
-  def cost(chain):
-    # The first shape holding a pair: the chain is sorted on both sides.
-    first = np.maximum(np.searchsorted(chain[:, 0], pairs[:, 0]),
-                       np.searchsorted(chain[:, 1], pairs[:, 1]))
-    return int((counts * chain[first].sum(1)).sum())
-
-  best = cost(chain)
-  for _ in range(20):  # passes; a pass without a gain ends the search
-    improved = False
-    for k in range(len(chain) - 1):
-      for side in (0, 1):
-        low = chain[k - 1, side] if k else 1
-        for value in np.unique(pairs[:, side]):
-          if not low <= value <= chain[k + 1, side] or value == chain[k, side]:
-            continue
-          trial = chain.copy()
-          trial[k, side] = value
-          trial_cost = cost(trial)
-          if trial_cost < best:
-            chain, best, improved = trial, trial_cost, True
-    if not improved:
-      break
-  return np.unique(chain, axis=0)
-
-
-def _first_holding(shapes: np.ndarray, source: np.ndarray,
-                   target: np.ndarray) -> np.ndarray:
-  """Index of the first of a chain of `fitted_shapes` that holds each pair."""
-  return np.maximum(np.searchsorted(shapes[:, 0], source),
-                    np.searchsorted(shapes[:, 1], target))
-
-
 class TrainStream:
   """Shuffled training batches of `batch_size` sentences, indexed by step
   (see the module docstring).
@@ -234,8 +148,9 @@ class TrainStream:
     self._target = np.asarray(split.target_lengths, np.int32) + 1  # BOS/EOS
     if bucketing == "fitted":
       self.fitted = fitted_shapes(self._source, self._target, batch_shapes)
-      self._shape_of = _first_holding(self.fitted, self._source,
-                                      self._target).astype(np.int32)
+      self._shape_of = first_holding(self.fitted, self._source,
+                                      self._target).astype(
+          np.uint8 if len(self.fitted) < 256 else np.int32)
     if bucketing == "quantile":
       self.boundaries = (quantile_boundaries(self._source, length_buckets),
                          quantile_boundaries(self._target, length_buckets))
@@ -333,7 +248,7 @@ class TokenBudgetStream:
     target = np.asarray(split.target_lengths, np.int64) + 1
     if bucketing == "fitted":
       fitted = fitted_shapes(source, target, batch_shapes)
-      shapes = fitted[_first_holding(fitted, source, target)]
+      shapes = fitted[first_holding(fitted, source, target)]
     elif bucketing == "quantile":
       bounds = (quantile_boundaries(source, length_buckets),
                 quantile_boundaries(target, length_buckets))
