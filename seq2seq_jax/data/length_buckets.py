@@ -32,7 +32,7 @@ def quantile_boundaries(lengths: np.ndarray, buckets: int,
 
 
 def first_holding(shapes: np.ndarray, source: np.ndarray,
-                   target: np.ndarray) -> np.ndarray:
+                  target: np.ndarray) -> np.ndarray:
   """Index of the first of a chain of `fitted_shapes` that holds each pair."""
   return np.maximum(np.searchsorted(shapes[:, 0], source),
                     np.searchsorted(shapes[:, 1], target))
@@ -77,12 +77,13 @@ def fitted_shapes(source: np.ndarray, target: np.ndarray,
     return int((counts * chain[first].sum(1)).sum())
 
   best = cost(chain)
+  lengths = [np.unique(pairs[:, side]) for side in (0, 1)]
   for _ in range(20):  # passes; a pass without a gain ends the search
     improved = False
     for k in range(len(chain) - 1):
       for side in (0, 1):
         low = chain[k - 1, side] if k else 1
-        for value in np.unique(pairs[:, side]):
+        for value in lengths[side]:
           if not low <= value <= chain[k + 1, side] or value == chain[k, side]:
             continue
           trial = chain.copy()

@@ -149,7 +149,7 @@ class TrainStream:
     if bucketing == "fitted":
       self.fitted = fitted_shapes(self._source, self._target, batch_shapes)
       self._shape_of = first_holding(self.fitted, self._source,
-                                      self._target).astype(
+                                     self._target).astype(
           np.uint8 if len(self.fitted) < 256 else np.int32)
     if bucketing == "quantile":
       self.boundaries = (quantile_boundaries(self._source, length_buckets),
@@ -190,6 +190,17 @@ class TrainStream:
         batches = order.reshape(self.batches_per_epoch, self.batch_size)
       self._epoch, self._batches = epoch, batches
     return self._batches
+
+  def describe(self) -> str | None:
+    """The padded shapes, for the run's log (None for `multiple`)."""
+    if self.bucketing == "fitted":
+      return ("batch shapes ((source, target) padded lengths): "
+              + ", ".join(str(tuple(shape)) for shape in self.fitted.tolist()))
+    if self.bucketing == "quantile":
+      return ("length buckets (padded lengths): source "
+              f"{self.boundaries[0].tolist()}, target "
+              f"{self.boundaries[1].tolist()}")
+    return None
 
   def padded_shape(self, indices: np.ndarray) -> Tuple[int, int]:
     """(source, target) padded lengths of a batch of these examples."""
@@ -283,6 +294,12 @@ class TokenBudgetStream:
   def shapes(self):
     """{(source, target) padded lengths: rows}: the batch shapes."""
     return dict(self.rows)
+
+  def describe(self) -> str:
+    """The shapes and their rows, for the run's log."""
+    return ("token-budget batches ((source, target) padded lengths: rows): "
+            + ", ".join(f"{shape}: {rows}" for shape, rows in self.rows.items())
+            + f"; {self.batches_per_epoch} batches per epoch")
 
   def _epoch_batches(self, epoch: int):
     """The epoch's batches: a list of ((S, T), example indices)."""

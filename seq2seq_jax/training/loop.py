@@ -341,19 +341,9 @@ def _train_stream(s, split, shapes):
                                    row_multiple=jax.device_count())
   except ValueError as e:
     raise settings_lib.ConfigError(str(e)) from None
-  if s.train.batch_tokens:
-    reporting.log("token-budget batches ((source, target) padded lengths: "
-                  "rows): " + ", ".join(f"{shape}: {rows}" for shape, rows in
-                                        stream.shapes.items()) +
-                  f"; {stream.batches_per_epoch} batches per epoch")
-  elif s.data.bucketing == "fitted":
-    reporting.log("batch shapes ((source, target) padded lengths): "
-                  + ", ".join(str(tuple(shape)) for shape in
-                              stream.fitted.tolist()))
-  elif s.data.bucketing == "quantile":
-    reporting.log("length buckets (padded lengths): source "
-                  f"{stream.boundaries[0].tolist()}, target "
-                  f"{stream.boundaries[1].tolist()}")
+  description = stream.describe()
+  if description:
+    reporting.log(description)
   return stream
 
 
