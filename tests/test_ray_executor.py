@@ -188,9 +188,10 @@ def test_a_killed_trainer_and_a_killed_worker_are_retried_from_checkpoints(
     assert ray_helpers.starts(run_dir) == 2
     assert re.search(r"resumed from step [12]0 ",
                      ray_helpers.read(run_dir / "train.log"))
-  # The trainer whose worker died died with it (PR_SET_PDEATHSIG), not a
-  # second later when Ray cleans up after the worker.
-  assert killed[str(gru)] < 0.5, killed
+  # The trainer whose worker died did not outlive it (PR_SET_PDEATHSIG, or
+  # Ray's cleanup a second later; tests/test_ray_task.py checks the first
+  # alone, as a time limit here would fail on a loaded machine).
+  assert killed[str(gru)] < 10.0, killed
   assert _tables(tmp_path / "out", root) == seed_0_reference
 
 
