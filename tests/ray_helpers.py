@@ -42,7 +42,10 @@ def driver(study, root, out, env, tfds_dir, *args):
                             stderr=stderr)
 
 
-def finish(process, root, timeout=300):
+def finish(process, root, timeout=900):
+  """(exit code, stdout, stderr) of the driver. The timeout only catches a
+  hang: a study of a few seconds' runs took over 300 s with the tests'
+  second worker and a training run beside it on 2 cores."""
   try:
     process.wait(timeout=timeout)
   except subprocess.TimeoutExpired:  # SIGTERM: it stops its trainers
