@@ -8,11 +8,11 @@ same start without the hook is the control: that child outlives its parent.
 import subprocess
 import sys
 import textwrap
-import time
 
 import psutil
 import pytest
 
+from tests import ray_helpers
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
@@ -32,13 +32,6 @@ _WORKER = textwrap.dedent("""
 """)
 
 
-def _dead(process: psutil.Process) -> bool:
-  try:
-    return process.status() == psutil.STATUS_ZOMBIE
-  except psutil.NoSuchProcess:
-    return True
-
-
 def _orphan_after_its_parent_is_killed(tmp_path, hook: str) -> psutil.Process:
   worker = subprocess.Popen([sys.executable, "-c", _WORKER, str(tmp_path), hook],
                             cwd=ROOT, stdout=subprocess.PIPE, text=True)
@@ -51,16 +44,13 @@ def _orphan_after_its_parent_is_killed(tmp_path, hook: str) -> psutil.Process:
 
 def test_the_trainer_dies_with_the_worker_that_started_it(tmp_path):
   child = _orphan_after_its_parent_is_killed(tmp_path, "hook")
-  deadline = time.monotonic() + 30.0
-  while not _dead(child) and time.monotonic() < deadline:
-    time.sleep(0.01)
-  assert _dead(child), "the trainer outlived its worker for 30 s"
+  assert ray_helpers.seconds_until_dead(child, timeout=30.0) < 30.0, (
+      "the trainer outlived its worker for 30 s")
 
 
 def test_without_the_hook_the_trainer_outlives_its_worker(tmp_path):
   child = _orphan_after_its_parent_is_killed(tmp_path, "none")
   try:
-    time.sleep(1.0)
-    assert not _dead(child)
+    assert ray_helpers.seconds_until_dead(child, timeout=1.0) >= 1.0
   finally:
     child.kill()
