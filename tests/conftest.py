@@ -1,6 +1,7 @@
 """Shared test setup: repo root on sys.path, fast compiles, small helpers."""
 import gc
 import os
+import shutil
 import sys
 import tempfile
 
@@ -14,10 +15,29 @@ if ROOT not in sys.path:
 
 SHARED_DATA = os.path.join(ROOT, "..", "shared", "data")
 
+
+# The run's cache folder: made by the first pytest process (xdist's
+# controller, or the only one), which removes it at the end; its workers and
+# any pytest started by a test inherit it through the environment.
+_CACHE_HOME_VAR = "SEQ2SEQ_TESTS_CACHE_HOME"
+_OWN_CACHE_HOME = not os.path.isdir(os.environ.get(_CACHE_HOME_VAR, ""))
+if _OWN_CACHE_HOME:
+  os.environ[_CACHE_HOME_VAR] = tempfile.mkdtemp(prefix="seq2seq_jax_tests_")
+
 # Trainers keep JAX's compilation cache under $XDG_CACHE_HOME by default
-# (seq2seq_jax/train.py); the tests' trainers keep theirs in a folder of
-# their own, so a test run leaves nothing in the home directory.
-os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="seq2seq_jax_tests_")
+# (seq2seq_jax/train.py). The trainers the tests start share one for the
+# run, outside the home directory, and store every program in it (JAX skips
+# those that compile in under a second, which every test model does), so the
+# many tests that train the same small model load its steps instead of
+# compiling them again: the same executables, so the same numbers.
+os.environ["XDG_CACHE_HOME"] = os.environ[_CACHE_HOME_VAR]
+os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+# The tests' own processes too: each training run in a test builds a new
+# optimizer, so JAX's in-memory cache misses and the same step would compile
+# again for every run of a module.
+jax.config.update("jax_compilation_cache_dir", os.path.join(
+    os.environ["XDG_CACHE_HOME"], "seq2seq_jax", "compilation"))
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
 
 # A two-sentence batch for the model and attention tests: row 1 is padded.
 SOURCE = np.array([[5, 6, 7, 8], [9, 4, 0, 0]], np.int32)
@@ -80,6 +100,12 @@ def tiny_multi30k_config(root, steps=60):
   config.train.eval_decode_sentences = 0
   config.decode.max_length = 10
   return config
+
+
+def pytest_unconfigure(config):
+  del config
+  if _OWN_CACHE_HOME:
+    shutil.rmtree(os.environ[_CACHE_HOME_VAR], ignore_errors=True)
 
 
 def pytest_configure(config):
