@@ -24,13 +24,14 @@ def _tensorboardx_without_torch():
   start on the 2-core machine. `torch` is hidden during this import only; a
   later `import torch` works as usual.
   """
-  if "torch" not in sys.modules and "tensorboardX" not in sys.modules:
+  hide = "torch" not in sys.modules  # a PyTorch already loaded stays
+  if hide:
     sys.modules["torch"] = None  # `import torch` raises ImportError
-    try:
-      import tensorboardX  # pylint: disable=g-import-not-at-top
-    finally:
+  try:
+    import tensorboardX  # pylint: disable=g-import-not-at-top,redefined-outer-name
+  finally:
+    if hide:
       del sys.modules["torch"]
-  import tensorboardX  # pylint: disable=g-import-not-at-top,redefined-outer-name
   return tensorboardX
 
 
